@@ -1,0 +1,107 @@
+import type { TaskStore } from '@prismq/db';
+import type { TRPCError } from '@trpc/server';
+import { fastifyTRPCPlugin } from '@trpc/server/adapters/fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { fastifyTRPCOpenApiPlugin } from 'trpc-to-openapi';
+import type { Config } from './config.js';
+import { registerDocs } from './docs.js';
+import { httpStatusOf, type Detail } from './errors.js';
+import { buildOpenApiDocument } from './openapi.js';
+import { appRouter, procedureMeta } from './router.js';
+import type { Context } from './trpc.js';
+
+export interface AppOptions {
+  store: TaskStore;
+  logLevel?: Config['logLevel'];
+}
+
+
+/** Sends `{"detail": ...}` with a status, the one error body of the REST API. */
+const sendDetail = (reply: FastifyReply, status: number, detail: Detail) =>
+  reply.code(status).type('application/json; charset=utf-8').send({ detail });
+
+/**
+ * Builds the HTTP application: tRPC at /trpc, the same procedures as REST at /api, the OpenAPI
+ * document at /api/openapi.json, the API reference at /docs and a liveness probe at /healthz.
+ */
+export async function buildApp({ store, logLevel = 'info' }: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: { level: logLevel },
+    // 1 MiB; larger bodies answer 413.
+    bodyLimit: 1024 * 1024,
+    return503OnClosing: true,
+  });
+
+  // Errors raised by Fastify itself (unreadable JSON, oversized body, …) before a procedure runs.
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
+    if (status === 500) {
+      request.log.error({ err: error }, 'unhandled error');
+      return sendDetail(reply, 500, 'Internal server error');
+    }
+    if (error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error instanceof SyntaxError) {
+      return sendDetail(reply, 422, [{ loc: ['body'], msg: `Invalid JSON: ${error.message}`, type: 'json_invalid' }]);
+    }
+    if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      const type = request.headers['content-type'] ?? 'none';
+      return sendDetail(reply, 415, `Unsupported Content-Type '${type}': send the body as JSON with Content-Type: application/json`);
+    }
+    if (error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
+      return sendDetail(reply, 422, [{ loc: ['body'], msg: 'Field required', type: 'missing' }]);
+    }
+    return sendDetail(reply, status, error.message);
+  });
+  app.setNotFoundHandler((request, reply) => sendDetail(reply, 404, `Not found: ${request.method} ${request.url.split('?')[0]}`));
+
+  const logServerError = ({ error, req }: { error: { code: string; cause?: unknown }; req: FastifyRequest }) => {
+    if (error.code === 'INTERNAL_SERVER_ERROR') req.log.error({ err: error.cause ?? error }, 'procedure failed');
+  };
+
+  await app.register(fastifyTRPCPlugin, {
+    prefix: '/trpc',
+    trpcOptions: {
+      router: appRouter,
+      createContext: (): Context => ({ store, transport: 'trpc' }),
+      onError: logServerError,
+    },
+  });
+
+  const openApiDocument = buildOpenApiDocument();
+  app.get('/api/openapi.json', (_request, reply) => reply.send(openApiDocument));
+
+  await app.register(async (api) => {
+    // trpc-to-openapi writes its own error shape; REST clients get `{"detail": ...}` only.
+    api.addHook('onSend', async (_request, reply, payload) => {
+      if (reply.statusCode === 204) {
+        reply.removeHeader('content-type');
+        return '';
+      }
+      if (reply.statusCode < 400 || typeof payload !== 'string') return payload;
+      try {
+        const body = JSON.parse(payload) as { detail?: Detail; data?: { detail?: Detail }; message?: string };
+        if (body.detail !== undefined && Object.keys(body).length === 1) return payload;
+        return JSON.stringify({ detail: body.data?.detail ?? body.detail ?? body.message ?? 'Error' });
+      } catch {
+        return payload;
+      }
+    });
+    await api.register(fastifyTRPCOpenApiPlugin, {
+      basePath: '/api',
+      router: appRouter,
+      createContext: (): Context => ({ store, transport: 'rest' }),
+      onError: logServerError,
+      responseMeta: ({ paths, errors }: { paths?: readonly string[]; errors: readonly TRPCError[] }) => {
+        const [error] = errors;
+        if (error) return { status: httpStatusOf(error) };
+        const status = paths?.[0] ? procedureMeta.get(paths[0])?.successStatus : undefined;
+        return status ? { status } : {};
+      },
+    });
+  });
+
+  await registerDocs(app);
+
+  app.get('/healthz', () => ({ status: 'ok' }));
+
+  return app;
+}

@@ -1,0 +1,98 @@
+/**
+ * The one place where errors become HTTP statuses, tRPC codes and `detail` bodies.
+ *
+ * REST answers errors as `{"detail": ...}`, as the original service did: a string, or for a
+ * validation failure (422) a list of `{loc, msg, type}`, one per problem, naming the field.
+ */
+import type { DomainError } from '@prismq/db';
+import { TRPCError } from '@trpc/server';
+import type { TRPC_ERROR_CODE_KEY } from '@trpc/server/rpc';
+import { z } from 'zod';
+import { FIELD_REQUIRED } from './schemas.js';
+
+export interface ValidationProblem {
+  /** Where the problem is: `["body", "priority"]`, `["path", "task_id"]`, `["query", "limit"]`. */
+  loc: (string | number)[];
+  msg: string;
+  type: string;
+}
+
+export type Detail = string | ValidationProblem[];
+
+const DOMAIN_CODES: Record<DomainError['kind'], TRPC_ERROR_CODE_KEY> = {
+  not_found: 'NOT_FOUND',
+  conflict: 'CONFLICT',
+  invalid_state: 'BAD_REQUEST',
+};
+
+/** Turns a store's domain error into the tRPC error that carries its status. */
+export const fromDomainError = (error: DomainError): TRPCError =>
+  new TRPCError({ code: DOMAIN_CODES[error.kind], message: error.message, cause: error });
+
+export const isValidationError = (error: TRPCError): error is TRPCError & { cause: z.ZodError } =>
+  error.code === 'BAD_REQUEST' && error.cause instanceof z.ZodError;
+
+/** The HTTP status of an error, on REST and tRPC alike. */
+export function httpStatusOf(error: TRPCError): number {
+  if (isValidationError(error)) return 422;
+  switch (error.code) {
+    case 'PARSE_ERROR':
+      return 422;
+    case 'BAD_REQUEST':
+      return 400;
+    case 'UNAUTHORIZED':
+      return 401;
+    case 'FORBIDDEN':
+      return 403;
+    case 'NOT_FOUND':
+      return 404;
+    case 'METHOD_NOT_SUPPORTED':
+      return 405;
+    case 'CONFLICT':
+      return 409;
+    case 'PAYLOAD_TOO_LARGE':
+      return 413;
+    case 'UNSUPPORTED_MEDIA_TYPE':
+      return 415;
+    case 'UNPROCESSABLE_CONTENT':
+      return 422;
+    case 'TOO_MANY_REQUESTS':
+      return 429;
+    case 'TIMEOUT':
+      return 408;
+    default:
+      return 500;
+  }
+}
+
+/**
+ * Where a field of a procedure's input comes from on REST: the URL path, the query string, or
+ * the JSON body. tRPC has one input object, so there everything is "input".
+ */
+export type FieldLocator = (field: string | number | undefined) => string;
+
+export function validationProblems(error: z.ZodError, locate: FieldLocator): ValidationProblem[] {
+  return error.issues.map((issue) => {
+    const [first, ...rest] = issue.path as (string | number)[];
+    return {
+      loc: [locate(first), ...(first === undefined ? [] : [first]), ...rest],
+      msg: issue.message,
+      type: issue.message === FIELD_REQUIRED ? 'missing' : issue.code,
+    };
+  });
+}
+
+export function detailOf(error: TRPCError, locate: FieldLocator): Detail {
+  if (isValidationError(error)) return validationProblems(error.cause, locate);
+  if (error.code === 'PARSE_ERROR') {
+    return [{ loc: ['body'], msg: `Invalid JSON: ${error.cause?.message ?? error.message}`, type: 'json_invalid' }];
+  }
+  if (httpStatusOf(error) >= 500) return 'Internal server error';
+  return error.message;
+}
+
+/** A one-line summary of a detail, used as the error message seen by tRPC clients. */
+export function summarize(detail: Detail): string {
+  if (typeof detail === 'string') return detail;
+  return detail.map((p) => `${p.loc.join('.')}: ${p.msg}`).join('; ');
+}

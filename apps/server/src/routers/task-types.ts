@@ -1,0 +1,65 @@
+import { z } from 'zod';
+import {
+  TaskType,
+  TaskTypeCreateInput,
+  TaskTypeGetInput,
+  TaskTypeListInput,
+  TaskTypeUpdateInput,
+} from '../schemas.js';
+import { publicProcedure, router } from '../trpc.js';
+
+const tags = ['TaskTypes'];
+
+export const taskTypesRouter = router({
+  create: publicProcedure
+    .meta({
+      openapi: { method: 'POST', path: '/task-types', tags, summary: 'Register a task type', errorResponses: [409, 422] },
+      successStatus: 201,
+    })
+    .input(TaskTypeCreateInput)
+    .output(TaskType)
+    .mutation(({ ctx, input }) => ctx.store.createTaskType(input)),
+
+  list: publicProcedure
+    .meta({ openapi: { method: 'GET', path: '/task-types', tags, summary: 'List task types, by name', errorResponses: [422] } })
+    .input(TaskTypeListInput)
+    .output(z.array(TaskType))
+    .query(({ ctx, input }) => ctx.store.listTaskTypes(input)),
+
+  get: publicProcedure
+    .meta({
+      openapi: { method: 'GET', path: '/task-types/{task_type_id}', tags, summary: 'Get a task type', errorResponses: [404, 422] },
+    })
+    .input(TaskTypeGetInput)
+    .output(TaskType)
+    .query(({ ctx, input }) => ctx.store.getTaskType(input.task_type_id)),
+
+  update: publicProcedure
+    .meta({
+      openapi: {
+        method: 'PUT',
+        path: '/task-types/{task_type_id}',
+        tags,
+        summary: 'Update a task type; absent fields stay as they are',
+        errorResponses: [404, 422],
+      },
+    })
+    .input(TaskTypeUpdateInput)
+    .output(TaskType)
+    .mutation(({ ctx, input: { task_type_id, ...patch } }) => ctx.store.updateTaskType(task_type_id, patch)),
+
+  delete: publicProcedure
+    .meta({
+      openapi: {
+        method: 'DELETE',
+        path: '/task-types/{task_type_id}',
+        tags,
+        summary: 'Deactivate a task type (soft delete)',
+        errorResponses: [404, 422],
+      },
+      successStatus: 204,
+    })
+    .input(TaskTypeGetInput)
+    .output(z.void())
+    .mutation(({ ctx, input }) => ctx.store.deactivateTaskType(input.task_type_id)),
+});

@@ -1,0 +1,154 @@
+/**
+ * The wire format: every body, query and response of the API, REST and tRPC alike.
+ * These zod schemas validate input, check output, generate the OpenAPI document and give the
+ * typed client its types; there is no second copy anywhere.
+ */
+import { TASK_STATUSES } from '@prismq/db';
+import { z } from 'zod';
+
+// A field that is absent reads "Field required", as the original service (FastAPI) said it.
+export const FIELD_REQUIRED = 'Field required';
+z.config({
+  customError: (issue) => (issue.code === 'invalid_type' && issue.input === undefined ? FIELD_REQUIRED : undefined),
+});
+
+/**
+ * trpc-to-openapi switches on coercion, by mutating the schema, for every top-level number or
+ * boolean field of a REST input, body fields included: "5" would pass for 5 and "false" for true,
+ * and tRPC calls would inherit that after the first REST call. It leaves pipes alone, so JSON body
+ * fields are wrapped in one and keep JSON's own types.
+ */
+const exact = <T extends z.ZodType>(schema: T) => schema.transform((value) => value);
+
+/** A path or query parameter: text in a URL, a number over tRPC. */
+const urlInt = () =>
+  z.coerce
+    .number<number>({ error: (issue) => (issue.input === undefined ? FIELD_REQUIRED : 'must be an integer') })
+    .int('must be an integer')
+    .positive('must be a positive integer');
+
+/** A boolean query parameter: accepts true/false, 1/0, yes/no, on/off in a URL, a boolean over tRPC. */
+const urlBoolean = () =>
+  z.preprocess(
+    (value) => (typeof value === 'string' ? z.stringbool().safeParse(value.toLowerCase()).data ?? value : value),
+    z.boolean(),
+  );
+
+const JsonObject = z
+  .record(z.string(), z.unknown())
+  .meta({ description: 'A JSON object.', additionalProperties: true });
+
+const IsoTime = z.iso.datetime().meta({ description: 'ISO 8601 time in UTC.', example: '2025-11-06T22:00:00.000Z' });
+
+const Name = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(255)
+  .regex(/\S/, 'must not be blank');
+
+export const TaskStatus = z.enum(TASK_STATUSES).meta({ id: 'TaskStatus' });
+
+export const Priority = z
+  .int()
+  .min(1, 'must be between 1 and 1000')
+  .max(1000, 'must be between 1 and 1000')
+  .meta({ description: '1 to 1000; lower runs first.' });
+
+export const TaskId = urlInt().meta({ description: 'The task id.' });
+export const TaskTypeId = urlInt().meta({ description: 'The task type id.' });
+
+// ---------------------------------------------------------------------------------------------
+// Task types
+
+export const TaskType = z
+  .object({
+    id: z.int(),
+    name: z.string(),
+    description: z.string().nullable(),
+    parameters_schema: JsonObject.meta({ description: 'JSON Schema of the parameters of tasks of this type.' }),
+    metadata: JsonObject,
+    is_active: z.boolean(),
+    created_at: IsoTime,
+    updated_at: IsoTime.nullable(),
+  })
+  .meta({ id: 'TaskType' });
+
+export const TaskTypeCreateInput = z.object({
+  name: Name,
+  description: z.string().max(10_000).nullish(),
+  parameters_schema: JsonObject.optional(),
+  metadata: JsonObject.optional(),
+});
+
+export const TaskTypeListInput = z.object({
+  include_inactive: urlBoolean().default(false).meta({ description: 'Include inactive task types.' }),
+});
+
+export const TaskTypeGetInput = z.object({ task_type_id: TaskTypeId });
+
+export const TaskTypeUpdateInput = z.object({
+  task_type_id: TaskTypeId,
+  description: z.string().max(10_000).nullish(),
+  parameters_schema: JsonObject.optional(),
+  metadata: JsonObject.optional(),
+  is_active: exact(z.boolean()).optional(),
+});
+
+// ---------------------------------------------------------------------------------------------
+// Tasks
+
+export const Task = z
+  .object({
+    id: z.int(),
+    task_type_id: z.int(),
+    status: TaskStatus,
+    parameters: JsonObject,
+    priority: z.int(),
+    metadata: JsonObject,
+    result: z.unknown().meta({ description: 'What the task produced, as JSON; null until set.' }),
+    error_message: z.string().nullable(),
+    created_at: IsoTime,
+    updated_at: IsoTime.nullable(),
+    started_at: IsoTime.nullable(),
+    completed_at: IsoTime.nullable(),
+  })
+  .meta({ id: 'Task' });
+
+export const TaskCreateInput = z.object({
+  task_type_id: exact(z.int().positive()),
+  parameters: JsonObject.optional(),
+  priority: exact(Priority).optional(),
+  metadata: JsonObject.optional(),
+});
+
+export const TaskListInput = z.object({
+  task_type_id: TaskTypeId.optional().meta({ description: 'Only tasks of this type.' }),
+  status: TaskStatus.optional().meta({ description: 'Only tasks in this status.' }),
+  limit: z.coerce
+    .number<number>()
+    .int()
+    .min(1, 'must be between 1 and 1000')
+    .max(1000, 'must be between 1 and 1000')
+    .default(100)
+    .meta({ description: 'At most this many tasks, newest first.' }),
+});
+
+export const TaskGetInput = z.object({ task_id: TaskId });
+
+export const TaskUpdateInput = z.object({
+  task_id: TaskId,
+  status: TaskStatus.optional(),
+  priority: exact(Priority).optional(),
+  parameters: JsonObject.optional(),
+  metadata: JsonObject.optional(),
+  result: z.unknown().optional().meta({ description: 'Any JSON value; null clears it.' }),
+  error_message: z.string().max(65_536).nullish(),
+});
+
+export type TaskType = z.infer<typeof TaskType>;
+export type Task = z.infer<typeof Task>;
+export type TaskTypeCreateInput = z.input<typeof TaskTypeCreateInput>;
+export type TaskTypeUpdateInput = z.input<typeof TaskTypeUpdateInput>;
+export type TaskCreateInput = z.input<typeof TaskCreateInput>;
+export type TaskUpdateInput = z.input<typeof TaskUpdateInput>;
+export type TaskListInput = z.input<typeof TaskListInput>;

@@ -1,0 +1,197 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from './testing.js';
+
+let server: TestServer;
+beforeAll(async () => {
+  server = await startTestServer();
+});
+afterAll(() => server.close());
+
+const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
+
+describe('POST /api/task-types', () => {
+  it('creates a task type with 201 and the documented fields', async () => {
+    const schema = {
+      type: 'object',
+      properties: { format: { type: 'string', enum: ['mp4', 'webm'] } },
+      required: ['format'],
+    };
+    const res = await server.request('POST', '/api/task-types', {
+      name: 'video_processing',
+      description: 'Process video files',
+      parameters_schema: schema,
+      metadata: { category: 'media' },
+    });
+    expect(res.status).toBe(201);
+    expect(res.body).toEqual({
+      id: expect.any(Number),
+      name: 'video_processing',
+      description: 'Process video files',
+      parameters_schema: schema,
+      metadata: { category: 'media' },
+      is_active: true,
+      created_at: expect.stringMatching(ISO_UTC),
+      updated_at: null,
+    });
+  });
+
+  it('defaults description to null and schema and metadata to {}', async () => {
+    const res = await server.request('POST', '/api/task-types', { name: 'minimal' });
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({ description: null, parameters_schema: {}, metadata: {} });
+  });
+
+  it('answers 409 when the name exists', async () => {
+    await server.request('POST', '/api/task-types', { name: 'dupe' });
+    const res = await server.request('POST', '/api/task-types', { name: 'dupe' });
+    expect(res.status).toBe(409);
+    expect(res.body).toEqual({ detail: "Task type 'dupe' already exists" });
+  });
+
+  it('ignores unknown fields', async () => {
+    const res = await server.request('POST', '/api/task-types', { name: 'extra', colour: 'blue' });
+    expect(res.status).toBe(201);
+    expect(res.body).not.toHaveProperty('colour');
+  });
+
+  it.each([
+    ['a missing name', {}, ['body', 'name'], 'Field required'],
+    ['an empty name', { name: '' }, ['body', 'name'], 'must not be empty'],
+    ['a blank name', { name: '   ' }, ['body', 'name'], 'must not be blank'],
+    ['a mistyped name', { name: 42 }, ['body', 'name'], 'expected string'],
+    ['a schema that is not an object', { name: 'x1', parameters_schema: [1] }, ['body', 'parameters_schema'], 'expected record'],
+    ['metadata that is not an object', { name: 'x2', metadata: 'tag' }, ['body', 'metadata'], 'expected record'],
+  ])('answers 422 naming the field for %s', async (_case, body, loc, msg) => {
+    const res = await server.request('POST', '/api/task-types', body);
+    expect(res.status).toBe(422);
+    expect(res.body.detail).toEqual(expect.arrayContaining([expect.objectContaining({ loc, msg: expect.stringContaining(msg) })]));
+  });
+
+  it('answers malformed JSON with 422 and a detail, never 500', async () => {
+    const res = await server.request('POST', '/api/task-types', '{"name": "oops"');
+    expect(res.status).toBe(422);
+    expect(res.body.detail[0]).toMatchObject({ loc: ['body'], type: 'json_invalid' });
+  });
+
+  it('answers a body that is not JSON at all with a 4xx detail', async () => {
+    const res = await server.request('POST', '/api/task-types', 'name=x', { 'content-type': 'application/x-www-form-urlencoded' });
+    expect(res.status).toBe(415);
+    expect(res.body.detail).toContain('application/json');
+  });
+
+  it('accepts a JSON content type with a charset', async () => {
+    const res = await server.request('POST', '/api/task-types', { name: 'charset' }, { 'content-type': 'application/json; charset=utf-8' });
+    expect(res.status).toBe(201);
+  });
+});
+
+describe('GET /api/task-types', () => {
+  it('lists active types ordered by name; include_inactive adds the inactive ones', async () => {
+    for (const name of ['zeta', 'alpha', 'mid']) await server.request('POST', '/api/task-types', { name });
+    const gone = await server.request('POST', '/api/task-types', { name: 'beta-gone' });
+    expect((await server.request('DELETE', `/api/task-types/${gone.body.id}`)).status).toBe(204);
+
+    const active = await server.request('GET', '/api/task-types');
+    expect(active.status).toBe(200);
+    const names = active.body.map((t: { name: string }) => t.name);
+    expect(names).toEqual([...names].sort());
+    expect(names).toEqual(expect.arrayContaining(['alpha', 'mid', 'zeta']));
+    expect(names).not.toContain('beta-gone');
+
+    const all = await server.request('GET', '/api/task-types?include_inactive=true');
+    const allNames = all.body.map((t: { name: string }) => t.name);
+    expect(allNames).toContain('beta-gone');
+    expect(allNames).toEqual([...allNames].sort());
+
+    const explicitFalse = await server.request('GET', '/api/task-types?include_inactive=false');
+    expect(explicitFalse.body.map((t: { name: string }) => t.name)).not.toContain('beta-gone');
+  });
+
+  it('answers 422 for an include_inactive that is not a boolean', async () => {
+    const res = await server.request('GET', '/api/task-types?include_inactive=maybe');
+    expect(res.status).toBe(422);
+    expect(res.body.detail[0].loc).toEqual(['query', 'include_inactive']);
+  });
+});
+
+describe('GET /api/task-types/{task_type_id}', () => {
+  it('returns the type', async () => {
+    const created = await server.request('POST', '/api/task-types', { name: 'fetchable' });
+    const res = await server.request('GET', `/api/task-types/${created.body.id}`);
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual(created.body);
+  });
+
+  it('answers 404 with the documented detail', async () => {
+    const res = await server.request('GET', '/api/task-types/999');
+    expect(res.status).toBe(404);
+    expect(res.body).toEqual({ detail: 'Task type 999 not found' });
+  });
+
+  it('answers 422 for an id that is not a positive integer', async () => {
+    for (const id of ['abc', '1.5', '0', '-3', '99999999999999999999']) {
+      const res = await server.request('GET', `/api/task-types/${id}`);
+      expect(res.status, id).toBe(422);
+      expect(res.body.detail[0].loc).toEqual(['path', 'task_type_id']);
+    }
+  });
+});
+
+describe('PUT /api/task-types/{task_type_id}', () => {
+  it('updates only the fields given and sets updated_at', async () => {
+    const created = await server.request('POST', '/api/task-types', {
+      name: 'updatable',
+      description: 'before',
+      metadata: { a: 1 },
+    });
+    const res = await server.request('PUT', `/api/task-types/${created.body.id}`, { description: 'after' });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ name: 'updatable', description: 'after', metadata: { a: 1 }, is_active: true });
+    expect(res.body.updated_at).toMatch(ISO_UTC);
+
+    const schema = { type: 'object', properties: { n: { type: 'integer' } } };
+    const res2 = await server.request('PUT', `/api/task-types/${created.body.id}`, { parameters_schema: schema, metadata: {} });
+    expect(res2.body).toMatchObject({ description: 'after', parameters_schema: schema, metadata: {} });
+  });
+
+  it('re-activates a deleted type with is_active true', async () => {
+    const created = await server.request('POST', '/api/task-types', { name: 'phoenix' });
+    await server.request('DELETE', `/api/task-types/${created.body.id}`);
+    expect((await server.request('GET', `/api/task-types/${created.body.id}`)).body.is_active).toBe(false);
+    const res = await server.request('PUT', `/api/task-types/${created.body.id}`, { is_active: true });
+    expect(res.status).toBe(200);
+    expect(res.body.is_active).toBe(true);
+  });
+
+  it('answers 404 for a missing type', async () => {
+    const res = await server.request('PUT', '/api/task-types/999', { description: 'x' });
+    expect(res.status).toBe(404);
+    expect(res.body).toEqual({ detail: 'Task type 999 not found' });
+  });
+
+  it('rejects a string where a boolean belongs, even after other REST calls', async () => {
+    const created = await server.request('POST', '/api/task-types', { name: 'strict-bool' });
+    const res = await server.request('PUT', `/api/task-types/${created.body.id}`, { is_active: 'false' });
+    expect(res.status).toBe(422);
+    expect(res.body.detail[0]).toMatchObject({ loc: ['body', 'is_active'] });
+    expect((await server.request('GET', `/api/task-types/${created.body.id}`)).body.is_active).toBe(true);
+  });
+});
+
+describe('DELETE /api/task-types/{task_type_id}', () => {
+  it('soft-deletes with 204 and an empty body', async () => {
+    const created = await server.request('POST', '/api/task-types', { name: 'soft' });
+    const res = await server.request('DELETE', `/api/task-types/${created.body.id}`);
+    expect(res.status).toBe(204);
+    expect(res.text).toBe('');
+    const after = await server.request('GET', `/api/task-types/${created.body.id}`);
+    expect(after.status).toBe(200);
+    expect(after.body.is_active).toBe(false);
+  });
+
+  it('answers 404 for a missing type', async () => {
+    const res = await server.request('DELETE', '/api/task-types/999');
+    expect(res.status).toBe(404);
+    expect(res.body).toEqual({ detail: 'Task type 999 not found' });
+  });
+});

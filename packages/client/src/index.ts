@@ -1,0 +1,58 @@
+/**
+ * The typed client of the PrismQ Task API.
+ *
+ * ```ts
+ * const prismq = createPrismqClient({ url: 'http://localhost:8000' });
+ * const type = await prismq.taskTypes.create.mutate({ name: 'video_processing' });
+ * const task = await prismq.tasks.create.mutate({ task_type_id: type.id, priority: 10 });
+ * ```
+ */
+import { createTRPCClient, httpBatchLink, TRPCClientError, type HTTPHeaders } from '@trpc/client';
+import type { inferRouterInputs, inferRouterOutputs } from '@trpc/server';
+import type { AppRouter } from '@prismq/server';
+
+export type { AppRouter };
+export type RouterInputs = inferRouterInputs<AppRouter>;
+export type RouterOutputs = inferRouterOutputs<AppRouter>;
+export type Task = RouterOutputs['tasks']['get'];
+export type TaskType = RouterOutputs['taskTypes']['get'];
+export type TaskStatus = Task['status'];
+export type TaskCreateInput = RouterInputs['tasks']['create'];
+export type TaskUpdateInput = RouterInputs['tasks']['update'];
+export type TaskListInput = RouterInputs['tasks']['list'];
+export type TaskTypeCreateInput = RouterInputs['taskTypes']['create'];
+export type TaskTypeUpdateInput = RouterInputs['taskTypes']['update'];
+
+export interface PrismqClientOptions {
+  /** The server's base URL, e.g. `http://localhost:8000`. */
+  url: string;
+  /** Headers sent with every request, or a function that returns them (called per request). */
+  headers?: HTTPHeaders | (() => HTTPHeaders | Promise<HTTPHeaders>);
+  /** A fetch implementation, if not the global one. */
+  fetch?: typeof fetch;
+}
+
+export type PrismqClient = ReturnType<typeof createTRPCClient<AppRouter>>;
+
+/** Creates a client whose procedures, inputs and results are typed from the server's router. */
+export function createPrismqClient(options: PrismqClientOptions): PrismqClient {
+  const base = options.url.replace(/\/+$/, '');
+  return createTRPCClient<AppRouter>({
+    links: [
+      httpBatchLink({
+        url: `${base}/trpc`,
+        headers: options.headers ?? {},
+        ...(options.fetch ? { fetch: options.fetch } : {}),
+      }),
+    ],
+  });
+}
+
+/** The `{ code, httpStatus, detail }` an API error carries, or undefined for other errors. */
+export function errorInfo(error: unknown) {
+  if (!(error instanceof TRPCClientError)) return undefined;
+  const data = (error as TRPCClientError<AppRouter>).data;
+  return data ? { code: data.code, httpStatus: data.httpStatus, detail: data.detail } : undefined;
+}
+
+export { TRPCClientError };

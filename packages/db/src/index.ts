@@ -1,0 +1,6 @@
+export * from './errors.js';
+export * as schema from './schema.js';
+export * from './types.js';
+export * from './store.js';
+export { MIGRATIONS_FOLDER, openSqlite } from './sqlite/database.js';
+export { SqliteTaskStore } from './sqlite/store.js';

@@ -1,0 +1,52 @@
+import { sql } from 'drizzle-orm';
+import { index, integer, sqliteTable, text } from 'drizzle-orm/sqlite-core';
+
+import { TASK_STATUSES, type JsonObject, type Task, type TaskType } from './types.js';
+
+/**
+ * Registry of the kinds of task the system knows about.
+ * Column names are the wire names, so rows need no mapping on their way out.
+ */
+export const taskTypes = sqliteTable('task_types', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  name: text('name').notNull().unique(),
+  description: text('description'),
+  parameters_schema: text('parameters_schema', { mode: 'json' }).$type<JsonObject>().notNull().default(sql`'{}'`),
+  metadata: text('metadata', { mode: 'json' }).$type<JsonObject>().notNull().default(sql`'{}'`),
+  is_active: integer('is_active', { mode: 'boolean' }).notNull().default(true),
+  created_at: text('created_at').notNull(),
+  updated_at: text('updated_at'),
+});
+
+/** Task instances: one row per unit of work to run. */
+export const taskList = sqliteTable(
+  'task_list',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    task_type_id: integer('task_type_id')
+      .notNull()
+      .references(() => taskTypes.id),
+    status: text('status', { enum: TASK_STATUSES }).notNull().default('pending'),
+    parameters: text('parameters', { mode: 'json' }).$type<JsonObject>().notNull().default(sql`'{}'`),
+    priority: integer('priority').notNull().default(100),
+    metadata: text('metadata', { mode: 'json' }).$type<JsonObject>().notNull().default(sql`'{}'`),
+    result: text('result', { mode: 'json' }).$type<unknown>(),
+    error_message: text('error_message'),
+    created_at: text('created_at').notNull(),
+    updated_at: text('updated_at'),
+    started_at: text('started_at'),
+    completed_at: text('completed_at'),
+  },
+  (t) => [
+    // GET /api/tasks orders newest first; each filter has an index that also serves that order.
+    index('task_list_created_idx').on(t.created_at, t.id),
+    index('task_list_type_created_idx').on(t.task_type_id, t.created_at, t.id),
+    index('task_list_status_created_idx').on(t.status, t.created_at, t.id),
+  ],
+);
+
+
+// The rows that drizzle reads must be exactly the domain types of ./types.ts.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const rowTypesMatch: [Same<typeof taskTypes.$inferSelect, TaskType>, Same<typeof taskList.$inferSelect, Task>] = [true, true];
+void rowTypesMatch;

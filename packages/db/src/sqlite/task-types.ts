@@ -1,0 +1,67 @@
+import { asc, eq } from 'drizzle-orm';
+import { ConflictError, taskTypeNotFound } from '../errors.js';
+import { taskTypes } from '../schema.js';
+import type { TaskTypeCreate, TaskTypeFilter, TaskTypeUpdate } from '../store.js';
+import type { TaskType } from '../types.js';
+import type { SqliteDb } from './database.js';
+import { isUniqueViolation, nowIso, withoutUndefined } from './util.js';
+
+export function createTaskType(db: SqliteDb, input: TaskTypeCreate): TaskType {
+  const taken = () => new ConflictError(`Task type '${input.name}' already exists`);
+  return db.transaction(
+    (tx) => {
+      const existing = tx.select({ id: taskTypes.id }).from(taskTypes).where(eq(taskTypes.name, input.name)).get();
+      if (existing) throw taken();
+      try {
+        return tx
+          .insert(taskTypes)
+          .values({
+            name: input.name,
+            description: input.description ?? null,
+            parameters_schema: input.parameters_schema ?? {},
+            metadata: input.metadata ?? {},
+            is_active: true,
+            created_at: nowIso(),
+          })
+          .returning()
+          .get();
+      } catch (error) {
+        if (isUniqueViolation(error)) throw taken();
+        throw error;
+      }
+    },
+    { behavior: 'immediate' },
+  );
+}
+
+export function listTaskTypes(db: SqliteDb, filter: TaskTypeFilter): TaskType[] {
+  const query = db.select().from(taskTypes);
+  const filtered = filter.include_inactive ? query : query.where(eq(taskTypes.is_active, true));
+  return filtered.orderBy(asc(taskTypes.name)).all();
+}
+
+export function getTaskType(db: SqliteDb, id: number): TaskType {
+  const row = db.select().from(taskTypes).where(eq(taskTypes.id, id)).get();
+  if (!row) throw taskTypeNotFound(id);
+  return row;
+}
+
+export function updateTaskType(db: SqliteDb, id: number, patch: TaskTypeUpdate): TaskType {
+  const row = db
+    .update(taskTypes)
+    .set({ ...withoutUndefined(patch), updated_at: nowIso() })
+    .where(eq(taskTypes.id, id))
+    .returning()
+    .get();
+  if (!row) throw taskTypeNotFound(id);
+  return row;
+}
+
+export function deactivateTaskType(db: SqliteDb, id: number): void {
+  const { changes } = db
+    .update(taskTypes)
+    .set({ is_active: false, updated_at: nowIso() })
+    .where(eq(taskTypes.id, id))
+    .run();
+  if (changes === 0) throw taskTypeNotFound(id);
+}

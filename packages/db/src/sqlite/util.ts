@@ -1,0 +1,15 @@
+/** ISO 8601 in UTC with a `Z`, to the millisecond: sorts as text in time order. */
+export const nowIso = (): string => new Date().toISOString();
+
+/** Drops keys whose value is undefined, so a partial update leaves those columns alone. */
+export function withoutUndefined<T extends object>(patch: T): Partial<T> {
+  return Object.fromEntries(Object.entries(patch).filter(([, value]) => value !== undefined)) as Partial<T>;
+}
+
+/** True for a UNIQUE constraint failure, wherever it sits in the error's cause chain. */
+export function isUniqueViolation(error: unknown): boolean {
+  for (let e: unknown = error; e instanceof Error; e = e.cause) {
+    if ((e as { code?: unknown }).code === 'SQLITE_CONSTRAINT_UNIQUE') return true;
+  }
+  return false;
+}
