@@ -35,7 +35,8 @@ export function createTask(db: SqliteDb, input: TaskCreate): Task {
   );
 }
 
-export function listTasks(db: SqliteDb, filter: TaskFilter): Task[] {
+/** The list query, newest first; its plan is checked to use an index for every filter. */
+export function listTasksQuery(db: SqliteDb, filter: TaskFilter) {
   const conditions: SQL[] = [];
   if (filter.task_type_id !== undefined) conditions.push(eq(taskList.task_type_id, filter.task_type_id));
   if (filter.status !== undefined) conditions.push(eq(taskList.status, filter.status));
@@ -44,8 +45,11 @@ export function listTasks(db: SqliteDb, filter: TaskFilter): Task[] {
     .from(taskList)
     .where(and(...conditions))
     .orderBy(desc(taskList.created_at), desc(taskList.id))
-    .limit(filter.limit)
-    .all();
+    .limit(filter.limit);
+}
+
+export function listTasks(db: SqliteDb, filter: TaskFilter): Task[] {
+  return listTasksQuery(db, filter).all();
 }
 
 export function getTask(db: SqliteDb, id: number): Task {

@@ -1,0 +1,95 @@
+import SwaggerParser from '@apidevtools/swagger-parser';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from './testing.js';
+
+let server: TestServer;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- an OpenAPI document is inspected as plain JSON
+let doc: any;
+beforeAll(async () => {
+  server = await startTestServer();
+  const res = await server.request('GET', '/api/openapi.json');
+  expect(res.status).toBe(200);
+  doc = res.body;
+});
+afterAll(() => server.close());
+
+describe('GET /api/openapi.json', () => {
+  it('is a valid OpenAPI 3 document', async () => {
+    expect(doc.openapi).toMatch(/^3\./);
+    await expect(SwaggerParser.validate(structuredClone(doc))).resolves.toBeTruthy();
+  });
+
+  it('lists the ten documented operations with their success statuses', () => {
+    const operations = Object.entries(doc.paths).flatMap(([path, item]) =>
+      Object.entries(item as object).map(([method, op]) => [`${method.toUpperCase()} /api${path}`, Object.keys(op.responses).find((c) => c < '300')]),
+    );
+    expect(Object.fromEntries(operations)).toEqual({
+      'POST /api/task-types': '201',
+      'GET /api/task-types': '200',
+      'GET /api/task-types/{task_type_id}': '200',
+      'PUT /api/task-types/{task_type_id}': '200',
+      'DELETE /api/task-types/{task_type_id}': '204',
+      'POST /api/tasks': '201',
+      'GET /api/tasks': '200',
+      'GET /api/tasks/{task_id}': '200',
+      'PUT /api/tasks/{task_id}': '200',
+      'DELETE /api/tasks/{task_id}': '204',
+    });
+    expect(doc.servers).toEqual([{ url: '/api' }]);
+  });
+
+  it('documents path and query parameters', () => {
+    const names = (op: { parameters?: { name: string; in: string }[] }) => (op.parameters ?? []).map((p) => `${p.in}:${p.name}`);
+    expect(names(doc.paths['/tasks'].get)).toEqual(['query:task_type_id', 'query:status', 'query:limit']);
+    expect(names(doc.paths['/task-types'].get)).toEqual(['query:include_inactive']);
+    for (const method of ['get', 'put', 'delete']) {
+      expect(names(doc.paths['/tasks/{task_id}'][method])).toEqual(['path:task_id']);
+      expect(names(doc.paths['/task-types/{task_type_id}'][method])).toEqual(['path:task_type_id']);
+    }
+    const limit = doc.paths['/tasks'].get.parameters.find((p: { name: string }) => p.name === 'limit');
+    expect(limit.schema).toMatchObject({ type: 'integer', minimum: 1, maximum: 1000, default: 100 });
+  });
+
+  it('documents request bodies with their fields and constraints', () => {
+    const body = (path: string, method: string) => doc.paths[path][method].requestBody.content['application/json'].schema;
+    const taskCreate = body('/tasks', 'post');
+    expect(Object.keys(taskCreate.properties)).toEqual(['task_type_id', 'parameters', 'priority', 'metadata']);
+    expect(taskCreate.required).toEqual(['task_type_id']);
+    expect(taskCreate.properties.priority).toMatchObject({ type: 'integer', minimum: 1, maximum: 1000 });
+
+    expect(Object.keys(body('/task-types', 'post').properties)).toEqual(['name', 'description', 'parameters_schema', 'metadata']);
+    expect(body('/task-types', 'post').required).toEqual(['name']);
+    expect(Object.keys(body('/task-types/{task_type_id}', 'put').properties)).toEqual([
+      'description',
+      'parameters_schema',
+      'metadata',
+      'is_active',
+    ]);
+    const taskUpdate = body('/tasks/{task_id}', 'put');
+    expect(Object.keys(taskUpdate.properties)).toEqual(['status', 'priority', 'parameters', 'metadata', 'result', 'error_message']);
+    expect(taskUpdate.required ?? []).toEqual([]);
+  });
+
+  it('documents responses: the resources and the {"detail"} error body', () => {
+    expect(doc.paths['/tasks'].post.responses['201'].content['application/json'].schema).toEqual({ $ref: '#/components/schemas/Task' });
+    expect(doc.paths['/task-types'].post.responses['409'].content['application/json'].schema).toEqual({
+      $ref: '#/components/schemas/Error',
+    });
+    expect(doc.paths['/tasks/{task_id}'].delete.responses['204'].content).toBeUndefined();
+    expect(doc.components.schemas.Error.required).toEqual(['detail']);
+    expect(Object.keys(doc.components.schemas.Task.properties)).toEqual([
+      'id',
+      'task_type_id',
+      'status',
+      'parameters',
+      'priority',
+      'metadata',
+      'result',
+      'error_message',
+      'created_at',
+      'updated_at',
+      'started_at',
+      'completed_at',
+    ]);
+  });
+});
