@@ -8,7 +8,7 @@
  * ```
  */
 import { createTRPCClient, httpBatchLink, TRPCClientError, type HTTPHeaders } from '@trpc/client';
-import type { inferRouterInputs, inferRouterOutputs } from '@trpc/server';
+import type { inferRouterError, inferRouterInputs, inferRouterOutputs } from '@trpc/server';
 import type { AppRouter } from '@prismq/server';
 
 export type { AppRouter };
@@ -48,8 +48,12 @@ export function createPrismqClient(options: PrismqClientOptions): PrismqClient {
   });
 }
 
+type ErrorData = inferRouterError<AppRouter>['data'];
+/** What an API error says: its tRPC code, HTTP status and `detail` (a string, or for 422 a list of problems). */
+export type PrismqErrorInfo = Pick<ErrorData, 'code' | 'httpStatus' | 'detail'>;
+
 /** The `{ code, httpStatus, detail }` an API error carries, or undefined for other errors. */
-export function errorInfo(error: unknown) {
+export function errorInfo(error: unknown): PrismqErrorInfo | undefined {
   if (!(error instanceof TRPCClientError)) return undefined;
   const data = (error as TRPCClientError<AppRouter>).data;
   return data ? { code: data.code, httpStatus: data.httpStatus, detail: data.detail } : undefined;

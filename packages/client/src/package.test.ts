@@ -75,7 +75,7 @@ describe('@prismq/client as an installed package', () => {
     try {
       execFileSync(process.execPath, [tsc, '-p', '.'], { cwd: project, stdio: 'pipe' });
     } catch (error) {
-      throw new Error(`tsc failed:\n${(error as { stdout: Buffer }).stdout.toString()}`);
+      throw new Error(`tsc failed:\n${(error as { stdout: Buffer }).stdout.toString()}`, { cause: error });
     }
     // Asynchronously: the server under test runs in this process and must keep answering.
     const { stdout } = await promisify(execFile)(process.execPath, [join(project, 'out', 'consumer.js'), server.url]);
