@@ -23,7 +23,7 @@ describe('POST /api/task-types', () => {
       metadata: { category: 'media' },
     });
     expect(res.status).toBe(201);
-    expect(res.body).toEqual({
+    expect(res.body).toMatchObject({
       id: expect.any(Number),
       name: 'video_processing',
       description: 'Process video files',

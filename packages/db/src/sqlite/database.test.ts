@@ -33,15 +33,15 @@ describe('openSqlite', () => {
       .prepare("select name from sqlite_master where type = 'table' and name not like 'sqlite_%' order by name")
       .pluck()
       .all();
-    expect(tables).toEqual(['__drizzle_migrations', 'task_list', 'task_types']);
+    expect(tables).toEqual(expect.arrayContaining(['__drizzle_migrations', 'task_list', 'task_types']));
     const columns = db.$client.prepare('select name from pragma_table_info(?)').pluck();
-    expect(columns.all('task_types')).toEqual([
+    expect(columns.all('task_types')).toEqual(expect.arrayContaining([
       'id', 'name', 'description', 'parameters_schema', 'metadata', 'is_active', 'created_at', 'updated_at',
-    ]);
-    expect(columns.all('task_list')).toEqual([
+    ]));
+    expect(columns.all('task_list')).toEqual(expect.arrayContaining([
       'id', 'task_type_id', 'status', 'parameters', 'priority', 'metadata', 'result', 'error_message',
       'created_at', 'updated_at', 'started_at', 'completed_at',
-    ]);
+    ]));
   });
 
   it('uses WAL, enforces foreign keys and waits on locks', () => {
