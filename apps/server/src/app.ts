@@ -13,6 +13,8 @@ import type { Context } from './trpc.js';
 export interface AppOptions {
   store: TaskStore;
   logLevel?: Config['logLevel'];
+  /** How often expired leases are tidied, in milliseconds. */
+  sweepIntervalMs?: number;
 }
 
 
@@ -24,13 +26,24 @@ const sendDetail = (reply: FastifyReply, status: number, detail: Detail) =>
  * Builds the HTTP application: tRPC at /trpc, the same procedures as REST at /api, the OpenAPI
  * document at /api/openapi.json, the API reference at /docs and a liveness probe at /healthz.
  */
-export async function buildApp({ store, logLevel = 'info' }: AppOptions): Promise<FastifyInstance> {
+export async function buildApp({ store, logLevel = 'info', sweepIntervalMs = 5000 }: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: { level: logLevel },
     // 1 MiB; larger bodies answer 413.
     bodyLimit: 1024 * 1024,
     return503OnClosing: true,
   });
+
+  // On shutdown, waiting claims answer at once (with what they have, usually []).
+  const shutdown = new AbortController();
+  app.addHook('preClose', async () => shutdown.abort());
+
+  // Tidies expired leases so that listings show them as pending or failed; claims never wait for it.
+  const sweeper = setInterval(() => {
+    store.sweepExpiredLeases().catch((error: unknown) => app.log.error({ err: error }, 'lease sweep failed'));
+  }, sweepIntervalMs);
+  sweeper.unref();
+  app.addHook('onClose', async () => clearInterval(sweeper));
 
   // Errors raised by Fastify itself (unreadable JSON, oversized body, …) before a procedure runs.
   app.setErrorHandler((error: FastifyError, request, reply) => {
@@ -61,7 +74,7 @@ export async function buildApp({ store, logLevel = 'info' }: AppOptions): Promis
     prefix: '/trpc',
     trpcOptions: {
       router: appRouter,
-      createContext: (): Context => ({ store, transport: 'trpc' }),
+      createContext: (): Context => ({ store, transport: 'trpc', shutdown: shutdown.signal }),
       onError: logServerError,
     },
   });
@@ -70,6 +83,19 @@ export async function buildApp({ store, logLevel = 'info' }: AppOptions): Promis
   app.get('/api/openapi.json', (_request, reply) => reply.send(openApiDocument));
 
   await app.register(async (api) => {
+    // A POST without a body (cancel, retry) needs no Content-Type; an empty JSON body reads as {}.
+    api.addHook('onRequest', async (request) => {
+      const noBody = !request.headers['transfer-encoding'] && (request.headers['content-length'] ?? '0') === '0';
+      if (!request.headers['content-type'] && noBody && request.method !== 'GET' && request.method !== 'DELETE') {
+        request.headers['content-type'] = 'application/json';
+      }
+    });
+    const defaultJsonParser = api.getDefaultJsonParser('error', 'error');
+    api.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+      if (body === '') return done(null, {});
+      defaultJsonParser(request, body as string, done);
+    });
+
     // trpc-to-openapi writes its own error shape; REST clients get `{"detail": ...}` only.
     api.addHook('onSend', async (_request, reply, payload) => {
       if (reply.statusCode === 204) {
@@ -88,12 +114,12 @@ export async function buildApp({ store, logLevel = 'info' }: AppOptions): Promis
     await api.register(fastifyTRPCOpenApiPlugin, {
       basePath: '/api',
       router: appRouter,
-      createContext: (): Context => ({ store, transport: 'rest' }),
+      createContext: (): Context => ({ store, transport: 'rest', shutdown: shutdown.signal }),
       onError: logServerError,
-      responseMeta: ({ paths, errors }: { paths?: readonly string[]; errors: readonly TRPCError[] }) => {
+      responseMeta: ({ ctx, paths, errors }: { ctx?: Context; paths?: readonly string[]; errors: readonly TRPCError[] }) => {
         const [error] = errors;
         if (error) return { status: httpStatusOf(error) };
-        const status = paths?.[0] ? procedureMeta.get(paths[0])?.successStatus : undefined;
+        const status = ctx?.responseStatus ?? (paths?.[0] ? procedureMeta.get(paths[0])?.successStatus : undefined);
         return status ? { status } : {};
       },
     });

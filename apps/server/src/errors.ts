@@ -4,7 +4,7 @@
  * REST answers errors as `{"detail": ...}`, as the original service did: a string, or for a
  * validation failure (422) a list of `{loc, msg, type}`, one per problem, naming the field.
  */
-import type { DomainError } from '@prismq/db';
+import { ValidationError, type DomainError } from '@prismq/db';
 import { TRPCError } from '@trpc/server';
 import type { TRPC_ERROR_CODE_KEY } from '@trpc/server/rpc';
 import { z } from 'zod';
@@ -23,6 +23,7 @@ const DOMAIN_CODES: Record<DomainError['kind'], TRPC_ERROR_CODE_KEY> = {
   not_found: 'NOT_FOUND',
   conflict: 'CONFLICT',
   invalid_state: 'BAD_REQUEST',
+  invalid: 'UNPROCESSABLE_CONTENT',
 };
 
 /** Turns a store's domain error into the tRPC error that carries its status. */
@@ -84,6 +85,13 @@ export function validationProblems(error: z.ZodError, locate: FieldLocator): Val
 
 export function detailOf(error: TRPCError, locate: FieldLocator): Detail {
   if (isValidationError(error)) return validationProblems(error.cause, locate);
+  if (error.cause instanceof ValidationError) {
+    return error.cause.problems.map(({ path: [first, ...rest], message, type }) => ({
+      loc: [locate(first), ...(first === undefined ? [] : [first]), ...rest],
+      msg: message,
+      type,
+    }));
+  }
   if (error.code === 'PARSE_ERROR') {
     return [{ loc: ['body'], msg: `Invalid JSON: ${error.cause?.message ?? error.message}`, type: 'json_invalid' }];
   }

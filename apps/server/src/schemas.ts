@@ -54,6 +54,12 @@ export const Priority = z
   .max(1000, 'must be between 1 and 1000')
   .meta({ description: '1 to 1000; lower runs first.' });
 
+const MaxAttempts = z.int().min(1, 'must be between 1 and 100').max(100, 'must be between 1 and 100');
+const Seconds = (max: number) => z.number().min(0, `must be between 0 and ${max}`).max(max, `must be between 0 and ${max}`);
+const WorkerId = z.string().min(1, 'must not be empty').max(255).meta({ description: 'Who is working; chosen by the worker.' });
+const LeaseId = z.string().min(1, 'must not be empty').max(255).meta({ description: 'The fencing token returned by the claim.' });
+const LeaseSeconds = z.number().min(1, 'must be between 1 and 3600').max(3600, 'must be between 1 and 3600');
+
 export const TaskId = urlInt().meta({ description: 'The task id.' });
 export const TaskTypeId = urlInt().meta({ description: 'The task type id.' });
 
@@ -70,14 +76,24 @@ export const TaskType = z
     is_active: z.boolean(),
     created_at: IsoTime,
     updated_at: IsoTime.nullable(),
+    max_attempts: z.int().meta({ description: 'Default number of tries of this type’s tasks.' }),
+    retry_base_seconds: z.number().meta({ description: 'Delay before the first retry (before jitter); doubles per attempt.' }),
+    retry_max_seconds: z.number().meta({ description: 'The longest delay between attempts.' }),
   })
   .meta({ id: 'TaskType' });
+
+const RetryPolicyFields = {
+  max_attempts: exact(MaxAttempts).optional().meta({ description: 'Default tries per task (1-100, default 3).' }),
+  retry_base_seconds: exact(Seconds(86_400)).optional().meta({ description: 'Backoff base in seconds (default 5).' }),
+  retry_max_seconds: exact(Seconds(604_800)).optional().meta({ description: 'Backoff cap in seconds (default 3600).' }),
+};
 
 export const TaskTypeCreateInput = z.object({
   name: Name,
   description: z.string().max(10_000).nullish(),
   parameters_schema: JsonObject.optional(),
   metadata: JsonObject.optional(),
+  ...RetryPolicyFields,
 });
 
 export const TaskTypeListInput = z.object({
@@ -92,6 +108,7 @@ export const TaskTypeUpdateInput = z.object({
   parameters_schema: JsonObject.optional(),
   metadata: JsonObject.optional(),
   is_active: exact(z.boolean()).optional(),
+  ...RetryPolicyFields,
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -111,14 +128,80 @@ export const Task = z
     updated_at: IsoTime.nullable(),
     started_at: IsoTime.nullable(),
     completed_at: IsoTime.nullable(),
+    attempts: z.int().meta({ description: 'Claims so far.' }),
+    max_attempts: z.int(),
+    run_at: IsoTime.meta({ description: 'Not claimable before this time.' }),
+    worker_id: z.string().nullable().meta({ description: 'The worker of the current or last claim.' }),
+    lease_id: z.string().nullable().meta({ description: 'Fencing token of the current or last claim.' }),
+    lease_expires_at: IsoTime.nullable(),
+    idempotency_key: z.string().nullable(),
   })
   .meta({ id: 'Task' });
 
-export const TaskCreateInput = z.object({
-  task_type_id: exact(z.int().positive()),
-  parameters: JsonObject.optional(),
-  priority: exact(Priority).optional(),
-  metadata: JsonObject.optional(),
+const TaskCreateFields = z
+  .object({
+    task_type_id: exact(z.int().positive()),
+    parameters: JsonObject.optional(),
+    priority: exact(Priority).optional(),
+    metadata: JsonObject.optional(),
+    run_at: z.iso
+      .datetime({ offset: true })
+      .transform((value) => new Date(value).toISOString())
+      .optional()
+      .meta({ description: 'Not claimable before this time (ISO 8601). Default: now.' }),
+    delay_seconds: exact(Seconds(31_536_000)).optional().meta({ description: 'Not claimable for this many seconds; instead of run_at.' }),
+    max_attempts: exact(MaxAttempts).optional().meta({ description: 'Tries before the task fails for good. Default: its type’s.' }),
+    idempotency_key: z
+      .string()
+      .min(1, 'must not be empty')
+      .max(255)
+      .optional()
+      .meta({ description: 'A second create with this key for the same type returns the first task (200).' }),
+  })
+  .refine((input) => input.run_at === undefined || input.delay_seconds === undefined, {
+    message: 'give run_at or delay_seconds, not both',
+    path: ['delay_seconds'],
+  });
+
+export const TaskCreateInput = TaskCreateFields;
+
+export const TaskBatchCreateInput = z.object({
+  tasks: z.array(TaskCreateFields).min(1, 'must not be empty').max(1000, 'at most 1000 tasks per batch'),
+});
+
+export const TaskClaimInput = z.object({
+  worker_id: WorkerId,
+  task_type_ids: z.array(z.int().positive()).max(100).optional().meta({ description: 'Only these types (by id).' }),
+  task_types: z.array(Name).max(100).optional().meta({ description: 'Only these types (by name).' }),
+  limit: exact(z.int().min(1, 'must be between 1 and 100').max(100, 'must be between 1 and 100'))
+    .default(1)
+    .meta({ description: 'At most this many tasks (1-100).' }),
+  lease_seconds: exact(LeaseSeconds).default(60).meta({ description: 'Lease length (1-3600 s).' }),
+  wait_seconds: exact(Seconds(30))
+    .default(0)
+    .meta({ description: 'Wait up to this long (0-30 s) for a task when none is claimable now.' }),
+});
+
+export const TaskHeartbeatInput = z.object({
+  task_id: TaskId,
+  worker_id: WorkerId,
+  lease_id: LeaseId,
+  lease_seconds: exact(LeaseSeconds).default(60).meta({ description: 'New lease length from now (1-3600 s).' }),
+});
+
+export const TaskCompleteInput = z.object({
+  task_id: TaskId,
+  worker_id: WorkerId,
+  lease_id: LeaseId,
+  result: z.unknown().optional().meta({ description: 'Any JSON value.' }),
+});
+
+export const TaskFailInput = z.object({
+  task_id: TaskId,
+  worker_id: WorkerId,
+  lease_id: LeaseId,
+  error_message: z.string().min(1, 'must not be empty').max(65_536),
+  retry: exact(z.boolean()).default(true).meta({ description: 'Retry after a backoff while attempts remain.' }),
 });
 
 export const TaskListInput = z.object({
@@ -152,3 +235,4 @@ export type TaskTypeUpdateInput = z.input<typeof TaskTypeUpdateInput>;
 export type TaskCreateInput = z.input<typeof TaskCreateInput>;
 export type TaskUpdateInput = z.input<typeof TaskUpdateInput>;
 export type TaskListInput = z.input<typeof TaskListInput>;
+export type TaskClaimInput = z.input<typeof TaskClaimInput>;

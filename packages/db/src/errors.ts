@@ -3,7 +3,7 @@
  * (see apps/server/src/errors.ts); nothing else needs to know about SQL errors.
  */
 export abstract class DomainError extends Error {
-  abstract readonly kind: 'not_found' | 'conflict' | 'invalid_state';
+  abstract readonly kind: 'not_found' | 'conflict' | 'invalid_state' | 'invalid';
   constructor(message: string) {
     super(message);
     this.name = new.target.name;
@@ -27,3 +27,23 @@ export class InvalidStateError extends DomainError {
 
 export const taskTypeNotFound = (id: number) => new NotFoundError(`Task type ${id} not found`);
 export const taskNotFound = (id: number) => new NotFoundError(`Task ${id} not found`);
+
+/** The caller does not hold the task's lease any more: it expired and was claimed again, or the task was settled. */
+export class LeaseLostError extends DomainError {
+  readonly kind = 'conflict';
+}
+
+/** One problem with an input value: where it is (relative to the method's input) and what is wrong. */
+export interface Problem {
+  path: (string | number)[];
+  message: string;
+  type: string;
+}
+
+/** Input that is well formed but invalid for the data it refers to, such as parameters that break their type's schema. */
+export class ValidationError extends DomainError {
+  readonly kind = 'invalid';
+  constructor(readonly problems: Problem[]) {
+    super(problems.map((p) => `${p.path.join('.')}: ${p.message}`).join('; '));
+  }
+}

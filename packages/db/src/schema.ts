@@ -1,7 +1,15 @@
 import { sql } from 'drizzle-orm';
-import { index, integer, sqliteTable, text } from 'drizzle-orm/sqlite-core';
+import { index, integer, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 
-import { TASK_STATUSES, type JsonObject, type Task, type TaskType } from './types.js';
+import {
+  DEFAULT_MAX_ATTEMPTS,
+  DEFAULT_RETRY_BASE_SECONDS,
+  DEFAULT_RETRY_MAX_SECONDS,
+  TASK_STATUSES,
+  type JsonObject,
+  type Task,
+  type TaskType,
+} from './types.js';
 
 /**
  * Registry of the kinds of task the system knows about.
@@ -16,6 +24,9 @@ export const taskTypes = sqliteTable('task_types', {
   is_active: integer('is_active', { mode: 'boolean' }).notNull().default(true),
   created_at: text('created_at').notNull(),
   updated_at: text('updated_at'),
+  max_attempts: integer('max_attempts').notNull().default(DEFAULT_MAX_ATTEMPTS),
+  retry_base_seconds: real('retry_base_seconds').notNull().default(DEFAULT_RETRY_BASE_SECONDS),
+  retry_max_seconds: real('retry_max_seconds').notNull().default(DEFAULT_RETRY_MAX_SECONDS),
 });
 
 /** Task instances: one row per unit of work to run. */
@@ -36,8 +47,22 @@ export const taskList = sqliteTable(
     updated_at: text('updated_at'),
     started_at: text('started_at'),
     completed_at: text('completed_at'),
+    attempts: integer('attempts').notNull().default(0),
+    max_attempts: integer('max_attempts').notNull().default(DEFAULT_MAX_ATTEMPTS),
+    /** Not claimable before this time. Set to `created_at` for rows that predate the column. */
+    run_at: text('run_at').notNull().default(''),
+    worker_id: text('worker_id'),
+    /** Fencing token of the current claim: fresh for every claim, required to settle it. */
+    lease_id: text('lease_id'),
+    lease_expires_at: text('lease_expires_at'),
+    idempotency_key: text('idempotency_key'),
   },
   (t) => [
+    // Claiming: pending tasks in priority, then run_at, then id order.
+    index('task_list_pending_idx').on(t.priority, t.run_at, t.id).where(sql`status = 'pending'`),
+    // Claiming and sweeping: running tasks whose lease has run out.
+    index('task_list_lease_idx').on(t.lease_expires_at).where(sql`status = 'running'`),
+    uniqueIndex('task_list_idempotency_idx').on(t.task_type_id, t.idempotency_key).where(sql`idempotency_key IS NOT NULL`),
     // GET /api/tasks orders newest first; each filter has an index that also serves that order.
     index('task_list_created_idx').on(t.created_at, t.id),
     index('task_list_type_created_idx').on(t.task_type_id, t.created_at, t.id),

@@ -1,13 +1,20 @@
 import type { JsonObject, Task, TaskStatus, TaskType } from './types.js';
 
-export interface TaskTypeCreate {
+/** How a type's failed tasks are retried. */
+export interface RetryPolicy {
+  max_attempts?: number | undefined;
+  retry_base_seconds?: number | undefined;
+  retry_max_seconds?: number | undefined;
+}
+
+export interface TaskTypeCreate extends RetryPolicy {
   name: string;
   description?: string | null | undefined;
   parameters_schema?: JsonObject | undefined;
   metadata?: JsonObject | undefined;
 }
 
-export interface TaskTypeUpdate {
+export interface TaskTypeUpdate extends RetryPolicy {
   description?: string | null | undefined;
   parameters_schema?: JsonObject | undefined;
   metadata?: JsonObject | undefined;
@@ -23,6 +30,38 @@ export interface TaskCreate {
   parameters?: JsonObject | undefined;
   priority?: number | undefined;
   metadata?: JsonObject | undefined;
+  /** Not claimable before this time (ISO 8601). */
+  run_at?: string | undefined;
+  /** Not claimable for this many seconds; the alternative to `run_at`. */
+  delay_seconds?: number | undefined;
+  /** Defaults to the type's `max_attempts`. */
+  max_attempts?: number | undefined;
+  /** A second create with the same key for the same type returns the first task. */
+  idempotency_key?: string | undefined;
+}
+
+export interface CreatedTask {
+  task: Task;
+  /** False when an earlier task with the same idempotency key was returned instead. */
+  created: boolean;
+}
+
+export interface ClaimRequest {
+  worker_id: string;
+  /** Only these types (by id); with `task_types`, either list matches. All active types when both are absent. */
+  task_type_ids?: number[] | undefined;
+  /** Only these types (by name). */
+  task_types?: string[] | undefined;
+  limit: number;
+  lease_seconds: number;
+}
+
+export type ClaimFilter = Pick<ClaimRequest, 'task_type_ids' | 'task_types'>;
+
+/** Proof of holding a task's lease: the worker and the fencing token of its claim. */
+export interface Lease {
+  worker_id: string;
+  lease_id: string;
 }
 
 export interface TaskUpdate {
@@ -56,8 +95,14 @@ export interface TaskStore {
   /** Soft delete: the type stays, marked inactive, and takes no new tasks. */
   deactivateTaskType(id: number): Promise<void>;
 
-  /** Creates a pending task; the type must exist (NotFoundError) and be active (InvalidStateError). */
-  createTask(input: TaskCreate): Promise<Task>;
+  /**
+   * Creates a pending task; the type must exist (NotFoundError) and be active (InvalidStateError),
+   * and the parameters must fit its schema (ValidationError). With an idempotency key already used
+   * for the type, returns that task instead (`created: false`).
+   */
+  createTask(input: TaskCreate): Promise<CreatedTask>;
+  /** Creates all the tasks in one transaction, or none; problems are reported under `tasks.<index>`. */
+  createTasks(inputs: TaskCreate[]): Promise<Task[]>;
   /** Newest first: `created_at` descending, then `id` descending. */
   listTasks(filter: TaskFilter): Promise<Task[]>;
   getTask(id: number): Promise<Task>;
@@ -68,6 +113,35 @@ export interface TaskStore {
   updateTask(id: number, patch: TaskUpdate): Promise<Task>;
   /** Permanent delete. */
   deleteTask(id: number): Promise<void>;
+
+  /**
+   * Atomically leases up to `limit` claimable tasks to a worker: pending ones whose `run_at` has
+   * come and running ones whose lease expired with attempts left, of active types, by priority,
+   * then `run_at`, then id. No task is ever leased to two workers at once.
+   */
+  claimTasks(request: ClaimRequest): Promise<Task[]>;
+  /** When the next task matching the filter becomes claimable by time (a `run_at` or a lease expiry), if any. */
+  nextClaimableAt(filter: ClaimFilter): Promise<string | null>;
+  /** Extends a held lease. LeaseLostError when the caller no longer holds it. */
+  heartbeatTask(id: number, lease: Lease, leaseSeconds: number): Promise<Task>;
+  /** Settles a held lease as completed. */
+  completeTask(id: number, lease: Lease, result: unknown): Promise<Task>;
+  /**
+   * Settles a held lease as failed: back to pending after a backoff while attempts remain and
+   * `retry` is true, else `failed`.
+   */
+  failTask(id: number, lease: Lease, errorMessage: string, retry: boolean): Promise<Task>;
+  /** Cancels a pending or running task (InvalidStateError otherwise); its worker loses the lease. */
+  cancelTask(id: number): Promise<Task>;
+  /** Puts a failed or cancelled task back to pending with its attempts reset. */
+  retryTask(id: number): Promise<Task>;
+  /**
+   * Tidies expired leases: tasks with attempts left go back to pending, the rest become failed.
+   * Claiming does not depend on it having run. Returns how many tasks changed.
+   */
+  sweepExpiredLeases(): Promise<number>;
+  /** Calls the listener whenever tasks may have become claimable (created, released, retried). */
+  onTasksAvailable(listener: () => void): () => void;
 
   /** True when the database answers and its migrations are applied. */
   ping(): Promise<boolean>;

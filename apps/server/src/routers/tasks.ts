@@ -1,5 +1,17 @@
 import { z } from 'zod';
-import { Task, TaskCreateInput, TaskGetInput, TaskListInput, TaskUpdateInput } from '../schemas.js';
+import { claimWithWait } from '../queue/claim.js';
+import {
+  Task,
+  TaskBatchCreateInput,
+  TaskClaimInput,
+  TaskCompleteInput,
+  TaskCreateInput,
+  TaskFailInput,
+  TaskGetInput,
+  TaskHeartbeatInput,
+  TaskListInput,
+  TaskUpdateInput,
+} from '../schemas.js';
 import { publicProcedure, router } from '../trpc.js';
 
 const tags = ['Tasks'];
@@ -7,12 +19,128 @@ const tags = ['Tasks'];
 export const tasksRouter = router({
   create: publicProcedure
     .meta({
-      openapi: { method: 'POST', path: '/tasks', tags, summary: 'Create a task', errorResponses: [400, 404, 422] },
+      openapi: {
+        method: 'POST',
+        path: '/tasks',
+        tags,
+        summary: 'Create a task',
+        description: 'With an `idempotency_key` already used for the type, answers 200 with the existing task.',
+        errorResponses: [400, 404, 422],
+      },
       successStatus: 201,
     })
     .input(TaskCreateInput)
     .output(Task)
-    .mutation(({ ctx, input }) => ctx.store.createTask(input)),
+    .mutation(async ({ ctx, input }) => {
+      const { task, created } = await ctx.store.createTask(input);
+      if (!created) ctx.responseStatus = 200;
+      return task;
+    }),
+
+  createBatch: publicProcedure
+    .meta({
+      openapi: {
+        method: 'POST',
+        path: '/tasks/batch',
+        tags,
+        summary: 'Create up to 1000 tasks in one transaction: all or none',
+        errorResponses: [400, 404, 422],
+      },
+      successStatus: 201,
+    })
+    .input(TaskBatchCreateInput)
+    .output(z.array(Task))
+    .mutation(({ ctx, input }) => ctx.store.createTasks(input.tasks)),
+
+  claim: publicProcedure
+    .meta({
+      openapi: {
+        method: 'POST',
+        path: '/tasks/claim',
+        tags,
+        summary: 'Lease claimable tasks to a worker, waiting up to wait_seconds for one',
+        description:
+          'Takes pending tasks whose run_at has come, and running tasks whose lease expired with attempts left, of active types, by priority, then run_at, then id. Each claimed task is running with a fresh lease_id that heartbeat, complete and fail require.',
+        errorResponses: [422],
+      },
+    })
+    .input(TaskClaimInput)
+    .output(z.array(Task))
+    .mutation(({ ctx, input: { wait_seconds, ...request }, signal }) =>
+      claimWithWait(ctx.store, request, wait_seconds, signal ? AbortSignal.any([signal, ctx.shutdown]) : ctx.shutdown),
+    ),
+
+  heartbeat: publicProcedure
+    .meta({
+      openapi: {
+        method: 'POST',
+        path: '/tasks/{task_id}/heartbeat',
+        tags,
+        summary: 'Extend a lease; 409 when the lease is lost or the task was cancelled',
+        errorResponses: [404, 409, 422],
+      },
+    })
+    .input(TaskHeartbeatInput)
+    .output(Task)
+    .mutation(({ ctx, input: { task_id, lease_seconds, ...lease } }) => ctx.store.heartbeatTask(task_id, lease, lease_seconds)),
+
+  complete: publicProcedure
+    .meta({
+      openapi: {
+        method: 'POST',
+        path: '/tasks/{task_id}/complete',
+        tags,
+        summary: 'Finish a leased task with its result; 409 when the lease is lost',
+        errorResponses: [404, 409, 422],
+      },
+    })
+    .input(TaskCompleteInput)
+    .output(Task)
+    .mutation(({ ctx, input: { task_id, result, ...lease } }) => ctx.store.completeTask(task_id, lease, result)),
+
+  fail: publicProcedure
+    .meta({
+      openapi: {
+        method: 'POST',
+        path: '/tasks/{task_id}/fail',
+        tags,
+        summary: 'Report a failed attempt: retried after a backoff while attempts remain, else failed',
+        errorResponses: [404, 409, 422],
+      },
+    })
+    .input(TaskFailInput)
+    .output(Task)
+    .mutation(({ ctx, input: { task_id, error_message, retry, ...lease } }) =>
+      ctx.store.failTask(task_id, lease, error_message, retry),
+    ),
+
+  cancel: publicProcedure
+    .meta({
+      openapi: {
+        method: 'POST',
+        path: '/tasks/{task_id}/cancel',
+        tags,
+        summary: 'Cancel a pending or running task; its worker learns it on its next heartbeat',
+        errorResponses: [404, 409, 422],
+      },
+    })
+    .input(TaskGetInput)
+    .output(Task)
+    .mutation(({ ctx, input }) => ctx.store.cancelTask(input.task_id)),
+
+  retry: publicProcedure
+    .meta({
+      openapi: {
+        method: 'POST',
+        path: '/tasks/{task_id}/retry',
+        tags,
+        summary: 'Put a failed or cancelled task back to pending, with its attempts reset',
+        errorResponses: [404, 409, 422],
+      },
+    })
+    .input(TaskGetInput)
+    .output(Task)
+    .mutation(({ ctx, input }) => ctx.store.retryTask(input.task_id)),
 
   list: publicProcedure
     .meta({

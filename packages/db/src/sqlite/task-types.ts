@@ -1,12 +1,36 @@
 import { asc, eq } from 'drizzle-orm';
-import { ConflictError, taskTypeNotFound } from '../errors.js';
+import { ConflictError, taskTypeNotFound, ValidationError } from '../errors.js';
+import type { ParameterValidator } from '../parameters.js';
 import { taskTypes } from '../schema.js';
-import type { TaskTypeCreate, TaskTypeFilter, TaskTypeUpdate } from '../store.js';
-import type { TaskType } from '../types.js';
+import type { RetryPolicy, TaskTypeCreate, TaskTypeFilter, TaskTypeUpdate } from '../store.js';
+import {
+  DEFAULT_MAX_ATTEMPTS,
+  DEFAULT_RETRY_BASE_SECONDS,
+  DEFAULT_RETRY_MAX_SECONDS,
+  type JsonObject,
+  type TaskType,
+} from '../types.js';
 import type { SqliteDb } from './database.js';
 import { isUniqueViolation, nowIso, withoutUndefined } from './util.js';
 
-export function createTaskType(db: SqliteDb, input: TaskTypeCreate): TaskType {
+function checkPolicy(policy: RetryPolicy, current?: TaskType): void {
+  const base = policy.retry_base_seconds ?? current?.retry_base_seconds ?? DEFAULT_RETRY_BASE_SECONDS;
+  const cap = policy.retry_max_seconds ?? current?.retry_max_seconds ?? DEFAULT_RETRY_MAX_SECONDS;
+  if (cap < base) {
+    const field = policy.retry_max_seconds !== undefined ? 'retry_max_seconds' : 'retry_base_seconds';
+    throw new ValidationError([{ path: [field], message: 'retry_max_seconds must not be less than retry_base_seconds', type: 'too_small' }]);
+  }
+}
+
+function checkSchema(validator: ParameterValidator, schema: JsonObject | undefined): void {
+  if (schema === undefined) return;
+  const problems = validator.checkSchema(schema);
+  if (problems.length) throw new ValidationError(problems);
+}
+
+export function createTaskType(db: SqliteDb, validator: ParameterValidator, input: TaskTypeCreate): TaskType {
+  checkSchema(validator, input.parameters_schema);
+  checkPolicy(input);
   const taken = () => new ConflictError(`Task type '${input.name}' already exists`);
   return db.transaction(
     (tx) => {
@@ -22,6 +46,9 @@ export function createTaskType(db: SqliteDb, input: TaskTypeCreate): TaskType {
             metadata: input.metadata ?? {},
             is_active: true,
             created_at: nowIso(),
+            max_attempts: input.max_attempts ?? DEFAULT_MAX_ATTEMPTS,
+            retry_base_seconds: input.retry_base_seconds ?? DEFAULT_RETRY_BASE_SECONDS,
+            retry_max_seconds: input.retry_max_seconds ?? DEFAULT_RETRY_MAX_SECONDS,
           })
           .returning()
           .get();
@@ -46,15 +73,22 @@ export function getTaskType(db: SqliteDb, id: number): TaskType {
   return row;
 }
 
-export function updateTaskType(db: SqliteDb, id: number, patch: TaskTypeUpdate): TaskType {
-  const row = db
-    .update(taskTypes)
-    .set({ ...withoutUndefined(patch), updated_at: nowIso() })
-    .where(eq(taskTypes.id, id))
-    .returning()
-    .get();
-  if (!row) throw taskTypeNotFound(id);
-  return row;
+export function updateTaskType(db: SqliteDb, validator: ParameterValidator, id: number, patch: TaskTypeUpdate): TaskType {
+  checkSchema(validator, patch.parameters_schema);
+  return db.transaction(
+    (tx) => {
+      const current = tx.select().from(taskTypes).where(eq(taskTypes.id, id)).get();
+      if (!current) throw taskTypeNotFound(id);
+      checkPolicy(patch, current);
+      return tx
+        .update(taskTypes)
+        .set({ ...withoutUndefined(patch), updated_at: nowIso() })
+        .where(eq(taskTypes.id, id))
+        .returning()
+        .get()!;
+    },
+    { behavior: 'immediate' },
+  );
 }
 
 export function deactivateTaskType(db: SqliteDb, id: number): void {

@@ -1,35 +1,89 @@
 import { and, desc, eq, type SQL } from 'drizzle-orm';
-import { InvalidStateError, taskNotFound, taskTypeNotFound } from '../errors.js';
+import { InvalidStateError, taskNotFound, taskTypeNotFound, ValidationError, type Problem } from '../errors.js';
+import type { ParameterValidator } from '../parameters.js';
 import { taskList, taskTypes } from '../schema.js';
-import type { Task, TaskStatus } from '../types.js';
-import type { TaskCreate, TaskFilter, TaskUpdate } from '../store.js';
+import type { CreatedTask, TaskCreate, TaskFilter, TaskUpdate } from '../store.js';
+import type { Task, TaskStatus, TaskType } from '../types.js';
 import type { SqliteDb } from './database.js';
-import { nowIso, withoutUndefined } from './util.js';
+import { addSeconds, isUniqueViolation, nowIso, withoutUndefined } from './util.js';
 
 const FINISHED: ReadonlySet<TaskStatus> = new Set(['completed', 'failed', 'cancelled']);
 
-export function createTask(db: SqliteDb, input: TaskCreate): Task {
+type Tx = SqliteDb | Parameters<Parameters<SqliteDb['transaction']>[0]>[0];
+
+function activeType(tx: Tx, id: number): TaskType {
+  const type = tx.select().from(taskTypes).where(eq(taskTypes.id, id)).get();
+  if (!type) throw taskTypeNotFound(id);
+  if (!type.is_active) throw new InvalidStateError(`Task type ${id} is not active`);
+  return type;
+}
+
+function findByIdempotencyKey(tx: Tx, typeId: number, key: string): Task | undefined {
+  return tx
+    .select()
+    .from(taskList)
+    .where(and(eq(taskList.task_type_id, typeId), eq(taskList.idempotency_key, key)))
+    .get();
+}
+
+/** Inserts one task inside a transaction; `path` prefixes the location of any validation problem. */
+function insertTask(tx: Tx, validator: ParameterValidator, input: TaskCreate, path: (string | number)[]): CreatedTask {
+  const type = activeType(tx, input.task_type_id);
+  if (input.idempotency_key !== undefined) {
+    const existing = findByIdempotencyKey(tx, input.task_type_id, input.idempotency_key);
+    if (existing) return { task: existing, created: false };
+  }
+  const parameters = input.parameters ?? {};
+  validator.validate(type, parameters, [...path, 'parameters']);
+  const now = nowIso();
+  const runAt = input.run_at ?? (input.delay_seconds ? addSeconds(now, input.delay_seconds) : now);
+  const task = tx
+    .insert(taskList)
+    .values({
+      task_type_id: input.task_type_id,
+      status: 'pending',
+      parameters,
+      priority: input.priority ?? 100,
+      metadata: input.metadata ?? {},
+      created_at: now,
+      run_at: runAt,
+      max_attempts: input.max_attempts ?? type.max_attempts,
+      idempotency_key: input.idempotency_key ?? null,
+    })
+    .returning()
+    .get();
+  return { task, created: true };
+}
+
+export function createTask(db: SqliteDb, validator: ParameterValidator, input: TaskCreate): CreatedTask {
+  try {
+    return db.transaction((tx) => insertTask(tx, validator, input, []), { behavior: 'immediate' });
+  } catch (error) {
+    // Another connection inserted the same idempotency key first: return its task.
+    if (isUniqueViolation(error) && input.idempotency_key !== undefined) {
+      const existing = findByIdempotencyKey(db, input.task_type_id, input.idempotency_key);
+      if (existing) return { task: existing, created: false };
+    }
+    throw error;
+  }
+}
+
+export function createTasks(db: SqliteDb, validator: ParameterValidator, inputs: TaskCreate[]): Task[] {
   return db.transaction(
     (tx) => {
-      const type = tx
-        .select({ is_active: taskTypes.is_active })
-        .from(taskTypes)
-        .where(eq(taskTypes.id, input.task_type_id))
-        .get();
-      if (!type) throw taskTypeNotFound(input.task_type_id);
-      if (!type.is_active) throw new InvalidStateError(`Task type ${input.task_type_id} is not active`);
-      return tx
-        .insert(taskList)
-        .values({
-          task_type_id: input.task_type_id,
-          status: 'pending',
-          parameters: input.parameters ?? {},
-          priority: input.priority ?? 100,
-          metadata: input.metadata ?? {},
-          created_at: nowIso(),
-        })
-        .returning()
-        .get();
+      const problems: Problem[] = [];
+      const tasks: Task[] = [];
+      inputs.forEach((input, index) => {
+        try {
+          tasks.push(insertTask(tx, validator, input, ['tasks', index]).task);
+        } catch (error) {
+          if (!(error instanceof ValidationError)) throw error;
+          problems.push(...error.problems);
+        }
+      });
+      // All or nothing: any problem rolls the whole batch back.
+      if (problems.length) throw new ValidationError(problems);
+      return tasks;
     },
     { behavior: 'immediate' },
   );
@@ -58,14 +112,25 @@ export function getTask(db: SqliteDb, id: number): Task {
   return row;
 }
 
-export function updateTask(db: SqliteDb, id: number, patch: TaskUpdate): Task {
-  const now = nowIso();
-  const changes: Partial<Task> = { ...withoutUndefined(patch), updated_at: now };
-  if (patch.status === 'running') changes.started_at = now;
-  if (patch.status !== undefined && FINISHED.has(patch.status)) changes.completed_at = now;
-  const row = db.update(taskList).set(changes).where(eq(taskList.id, id)).returning().get();
-  if (!row) throw taskNotFound(id);
-  return row;
+export function updateTask(db: SqliteDb, validator: ParameterValidator, id: number, patch: TaskUpdate): Task {
+  return db.transaction(
+    (tx) => {
+      const current = tx.select().from(taskList).where(eq(taskList.id, id)).get();
+      if (!current) throw taskNotFound(id);
+      if (patch.parameters !== undefined) {
+        const type = tx.select().from(taskTypes).where(eq(taskTypes.id, current.task_type_id)).get()!;
+        validator.validate(type, patch.parameters);
+      }
+      const now = nowIso();
+      const changes: Partial<Task> = { ...withoutUndefined(patch), updated_at: now };
+      if (patch.status === 'running') changes.started_at = now;
+      if (patch.status !== undefined && FINISHED.has(patch.status)) changes.completed_at = now;
+      // A status set by hand ends any lease: the task is no longer a worker's to settle.
+      if (patch.status !== undefined) Object.assign(changes, { lease_id: null, lease_expires_at: null });
+      return tx.update(taskList).set(changes).where(eq(taskList.id, id)).returning().get()!;
+    },
+    { behavior: 'immediate' },
+  );
 }
 
 export function deleteTask(db: SqliteDb, id: number): void {

@@ -1,0 +1,51 @@
+import type { ClaimRequest, Task, TaskStore } from '@prismq/db';
+
+/**
+ * How often a waiting claim looks again even without news. Creates in this process wake waiters
+ * at once; this only bounds the delay for tasks created by another process on the same database.
+ */
+const OTHER_PROCESS_RECHECK_MS = 1000;
+
+/**
+ * Claims tasks, waiting up to `waitSeconds` for one to become claimable when none is now. The
+ * wait ends as soon as the store reports new or released tasks, when the next scheduled task or
+ * expiring lease comes due, or when `signal` aborts (client gone, server stopping): then `[]`.
+ */
+export async function claimWithWait(
+  store: TaskStore,
+  request: ClaimRequest,
+  waitSeconds: number,
+  signal: AbortSignal,
+): Promise<Task[]> {
+  const deadline = Date.now() + waitSeconds * 1000;
+  let news: boolean;
+  let wake: (() => void) | undefined;
+  const unsubscribe = store.onTasksAvailable(() => {
+    news = true;
+    wake?.();
+  });
+  const onAbort = () => wake?.();
+  signal.addEventListener('abort', onAbort);
+  try {
+    for (;;) {
+      news = false;
+      const tasks = await store.claimTasks(request);
+      if (tasks.length > 0 || signal.aborted || Date.now() >= deadline) return tasks;
+      const next = await store.nextClaimableAt(request);
+      const until = Math.min(deadline, next ? Date.parse(next) + 1 : Infinity, Date.now() + OTHER_PROCESS_RECHECK_MS);
+      if (news) continue; // something arrived while we were looking
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.max(0, until - Date.now()));
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      wake = undefined;
+      if (signal.aborted) return [];
+    }
+  } finally {
+    unsubscribe();
+    signal.removeEventListener('abort', onAbort);
+  }
+}
