@@ -15,6 +15,8 @@ export interface AppOptions {
   logLevel?: Config['logLevel'];
   /** How often expired leases are tidied, in milliseconds. */
   sweepIntervalMs?: number;
+  /** On close, how long in-flight requests may take before their connections are cut, in milliseconds. */
+  shutdownGraceMs?: number;
 }
 
 
@@ -26,7 +28,12 @@ const sendDetail = (reply: FastifyReply, status: number, detail: Detail) =>
  * Builds the HTTP application: tRPC at /trpc, the same procedures as REST at /api, the OpenAPI
  * document at /api/openapi.json, the API reference at /docs and a liveness probe at /healthz.
  */
-export async function buildApp({ store, logLevel = 'info', sweepIntervalMs = 5000 }: AppOptions): Promise<FastifyInstance> {
+export async function buildApp({
+  store,
+  logLevel = 'info',
+  sweepIntervalMs = 5000,
+  shutdownGraceMs = 10_000,
+}: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: { level: logLevel },
     // 1 MiB; larger bodies answer 413.
@@ -34,9 +41,14 @@ export async function buildApp({ store, logLevel = 'info', sweepIntervalMs = 500
     return503OnClosing: true,
   });
 
-  // On shutdown, waiting claims answer at once (with what they have, usually []).
+  // On close, waiting claims answer at once (with what they have, usually []) and other requests
+  // get a grace period; connections still open after it (e.g. a client that went away without
+  // closing its socket) are cut, so that closing always ends.
   const shutdown = new AbortController();
-  app.addHook('preClose', async () => shutdown.abort());
+  app.addHook('preClose', async () => {
+    shutdown.abort();
+    setTimeout(() => app.server.closeAllConnections(), shutdownGraceMs).unref();
+  });
 
   // Tidies expired leases so that listings show them as pending or failed; claims never wait for it.
   const sweeper = setInterval(() => {

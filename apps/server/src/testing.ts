@@ -33,7 +33,7 @@ export async function startTestServer(): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'prismq-test-'));
   const databasePath = join(dir, 'api.db');
   const store = new SqliteTaskStore(databasePath);
-  const app = await buildApp({ store, logLevel: 'silent' });
+  const app = await buildApp({ store, logLevel: 'silent', shutdownGraceMs: 200 });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.server.address();
   if (!address || typeof address === 'string') throw new Error('server has no TCP address');

@@ -7,7 +7,7 @@
  * const task = await prismq.tasks.create.mutate({ task_type_id: type.id, priority: 10 });
  * ```
  */
-import { createTRPCClient, httpBatchLink, TRPCClientError, type HTTPHeaders } from '@trpc/client';
+import { createTRPCClient, httpBatchLink, httpLink, TRPCClientError, type HTTPHeaders } from '@trpc/client';
 import type { inferRouterError, inferRouterInputs, inferRouterOutputs } from '@trpc/server';
 import type { AppRouter } from '@prismq/server';
 
@@ -22,6 +22,7 @@ export type TaskUpdateInput = RouterInputs['tasks']['update'];
 export type TaskListInput = RouterInputs['tasks']['list'];
 export type TaskTypeCreateInput = RouterInputs['taskTypes']['create'];
 export type TaskTypeUpdateInput = RouterInputs['taskTypes']['update'];
+export type TaskClaimInput = RouterInputs['tasks']['claim'];
 
 export interface PrismqClientOptions {
   /** The server's base URL, e.g. `http://localhost:8000`. */
@@ -30,21 +31,24 @@ export interface PrismqClientOptions {
   headers?: HTTPHeaders | (() => HTTPHeaders | Promise<HTTPHeaders>);
   /** A fetch implementation, if not the global one. */
   fetch?: typeof fetch;
+  /**
+   * Send calls made in the same tick as one HTTP request (default true). Off for long polls,
+   * which would hold up the calls batched with them.
+   */
+  batch?: boolean;
 }
 
 export type PrismqClient = ReturnType<typeof createTRPCClient<AppRouter>>;
 
 /** Creates a client whose procedures, inputs and results are typed from the server's router. */
 export function createPrismqClient(options: PrismqClientOptions): PrismqClient {
-  const base = options.url.replace(/\/+$/, '');
+  const linkOptions = {
+    url: `${options.url.replace(/\/+$/, '')}/trpc`,
+    headers: options.headers ?? {},
+    ...(options.fetch ? { fetch: options.fetch } : {}),
+  };
   return createTRPCClient<AppRouter>({
-    links: [
-      httpBatchLink({
-        url: `${base}/trpc`,
-        headers: options.headers ?? {},
-        ...(options.fetch ? { fetch: options.fetch } : {}),
-      }),
-    ],
+    links: [options.batch === false ? httpLink(linkOptions) : httpBatchLink(linkOptions)],
   });
 }
 
@@ -60,3 +64,5 @@ export function errorInfo(error: unknown): PrismqErrorInfo | undefined {
 }
 
 export { TRPCClientError };
+
+export { createWorker, type HandlerContext, type TaskHandler, type Worker, type WorkerOptions, type WorkerTask } from './worker.js';

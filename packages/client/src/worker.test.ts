@@ -1,0 +1,183 @@
+import { startTestServer, type TestServer } from '@prismq/server/testing';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createPrismqClient, createWorker, type PrismqClient, type Task, type Worker } from './index.js';
+
+let server: TestServer;
+let client: PrismqClient;
+const workers: Worker[] = [];
+
+beforeAll(async () => {
+  server = await startTestServer();
+  client = createPrismqClient({ url: server.url });
+});
+afterEach(async () => {
+  await Promise.all(workers.splice(0).map((w) => w.stop()));
+});
+afterAll(() => server.close());
+
+let typeCounter = 0;
+async function newType(options: { max_attempts?: number; parameters_schema?: Record<string, unknown> } = {}) {
+  return client.taskTypes.create.mutate({ name: `worker_type_${++typeCounter}`, ...options });
+}
+
+/** Polls until `check` returns a value other than undefined, or fails after `timeoutMs`. */
+async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error('condition not reached in time');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+const taskIn = (id: number, ...statuses: Task['status'][]) => async () => {
+  const task = await client.tasks.get.query({ task_id: id });
+  return statuses.includes(task.status) ? task : undefined;
+};
+
+function gate() {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  return { open, opened };
+}
+
+function start<T extends Record<string, object>>(options: Omit<Parameters<typeof createWorker<T>>[0], 'url'>) {
+  const worker = createWorker<T>({ url: server.url, handleSignals: false, waitSeconds: 2, onError: () => {}, ...options });
+  workers.push(worker);
+  return worker;
+}
+
+describe('createWorker', () => {
+  it('runs typed handlers and completes tasks with their return value', async () => {
+    const type = await newType();
+    start<{ [k: string]: { a: number; b: number } }>({
+      handlers: { [type.name]: async (task) => ({ sum: task.parameters.a + task.parameters.b }) },
+    });
+    const task = await client.tasks.create.mutate({ task_type_id: type.id, parameters: { a: 2, b: 3 } });
+    const done = await eventually(taskIn(task.id, 'completed'));
+    expect(done).toMatchObject({ result: { sum: 5 }, attempts: 1 });
+  });
+
+  it('type-checks parameters per task type', () => {
+    const typed = () =>
+      createWorker<{ video_processing: { format: 'mp4' | 'webm' } }>({
+        url: server.url,
+        handlers: {
+          video_processing: (task) => {
+            const format: 'mp4' | 'webm' = task.parameters.format;
+            // @ts-expect-error not a parameter of this type
+            void task.parameters.resolution;
+            return format;
+          },
+        },
+      });
+    expect(typed).toBeTypeOf('function');
+  });
+
+  it('fails the attempt with the thrown error message, retrying until attempts run out', async () => {
+    const type = await newType({ max_attempts: 1 });
+    start({
+      handlers: {
+        [type.name]: () => {
+          throw new Error('dataset not found');
+        },
+      },
+    });
+    const task = await client.tasks.create.mutate({ task_type_id: type.id });
+    expect(await eventually(taskIn(task.id, 'failed'))).toMatchObject({ error_message: 'dataset not found', attempts: 1 });
+  });
+
+  it('runs up to `concurrency` handlers at once', async () => {
+    const type = await newType();
+    let current = 0;
+    let peak = 0;
+    const release = gate();
+    start({
+      concurrency: 3,
+      handlers: {
+        [type.name]: async () => {
+          peak = Math.max(peak, ++current);
+          await release.opened;
+          current--;
+        },
+      },
+    });
+    const tasks = await client.tasks.createBatch.mutate({ tasks: Array.from({ length: 5 }, () => ({ task_type_id: type.id })) });
+    await eventually(async () => (peak === 3 ? true : undefined));
+    release.open();
+    for (const task of tasks) await eventually(taskIn(task.id, 'completed'));
+    expect(peak).toBe(3);
+  });
+
+  it('keeps the lease alive with heartbeats while a handler runs past it', async () => {
+    const type = await newType();
+    const release = gate();
+    start({ leaseSeconds: 1, handlers: { [type.name]: () => release.opened.then(() => 'done') } });
+    const task = await client.tasks.create.mutate({ task_type_id: type.id });
+    const claimed = await eventually(taskIn(task.id, 'running'));
+    // Wait until the lease has been extended beyond the first one's end, twice over.
+    const firstExpiry = Date.parse(claimed.lease_expires_at!);
+    await eventually(async () => {
+      const t = await client.tasks.get.query({ task_id: task.id });
+      return Date.parse(t.lease_expires_at ?? '0') > firstExpiry + 1000 ? t : undefined;
+    });
+    release.open();
+    expect(await eventually(taskIn(task.id, 'completed'))).toMatchObject({ attempts: 1, result: 'done' });
+  });
+
+  it('aborts the handler signal when its task is cancelled, and does not settle it', async () => {
+    const type = await newType();
+    let aborted: unknown;
+    const started = gate();
+    const finished = gate();
+    start({
+      leaseSeconds: 1,
+      handlers: {
+        [type.name]: async (_task, { signal }) => {
+          started.open();
+          await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+          aborted = signal.reason;
+          finished.open();
+          return 'should not be stored';
+        },
+      },
+    });
+    const task = await client.tasks.create.mutate({ task_type_id: type.id });
+    await started.opened;
+    await client.tasks.cancel.mutate({ task_id: task.id });
+    await finished.opened;
+    expect(String(aborted)).toMatch(/cancelled or its lease was lost/);
+    const after = await client.tasks.get.query({ task_id: task.id });
+    expect(after).toMatchObject({ status: 'cancelled', result: null });
+  });
+
+  it('drains on stop: claims nothing more and lets running handlers finish', async () => {
+    const type = await newType();
+    const started = gate();
+    const release = gate();
+    const worker = start({
+      handlers: {
+        [type.name]: async () => {
+          started.open();
+          await release.opened;
+          return 'finished';
+        },
+      },
+    });
+    const first = await client.tasks.create.mutate({ task_type_id: type.id });
+    await started.opened;
+
+    let stopped = false;
+    const stopping = worker.stop().then(() => (stopped = true));
+    const second = await client.tasks.create.mutate({ task_type_id: type.id });
+    expect(worker.active).toBe(1);
+    expect(stopped).toBe(false);
+
+    release.open();
+    await stopping;
+    await worker.stopped;
+    expect(await client.tasks.get.query({ task_id: first.id })).toMatchObject({ status: 'completed', result: 'finished' });
+    expect(await client.tasks.get.query({ task_id: second.id })).toMatchObject({ status: 'pending', attempts: 0 });
+  });
+});
