@@ -1,9 +1,12 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { drizzle } from 'drizzle-orm/better-sqlite3';
+import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { TaskFilter } from '../store.js';
-import { openSqlite, type SqliteDb } from './database.js';
+import { MIGRATIONS_FOLDER, openSqlite, type SqliteDb } from './database.js';
 import { SqliteTaskStore } from './store.js';
 import { listTasksQuery } from './tasks.js';
 
@@ -83,5 +86,39 @@ describe('openSqlite', () => {
       .join('\n');
     expect(plan).toMatch(/USING (COVERING )?INDEX task_list_/);
     expect(plan).not.toMatch(/SCAN task_list$|TEMP B-TREE/m);
+  });
+});
+
+describe('migrations', () => {
+  it('adds the queue columns to a database made before them without losing rows', async () => {
+    // A copy of the migrations that stops at the first one: the database as it was then.
+    const path = tempPath();
+    const firstOnly = join(path, '..', '..', 'first-migration');
+    cpSync(MIGRATIONS_FOLDER, firstOnly, { recursive: true });
+    const journalPath = join(firstOnly, 'meta', '_journal.json');
+    const journal = JSON.parse(readFileSync(journalPath, 'utf8'));
+    journal.entries = journal.entries.slice(0, 1);
+    writeFileSync(journalPath, JSON.stringify(journal));
+
+    mkdirSync(join(path, '..'), { recursive: true });
+    const old = new Database(path);
+    migrate(drizzle(old), { migrationsFolder: firstOnly });
+    old.exec(`
+      insert into task_types (name, created_at) values ('legacy', '2025-01-01T00:00:00.000Z');
+      insert into task_list (task_type_id, status, priority, created_at) values (1, 'pending', 7, '2025-01-02T00:00:00.000Z');
+      insert into task_list (task_type_id, status, created_at, completed_at) values (1, 'completed', '2025-01-03T00:00:00.000Z', '2025-01-03T00:01:00.000Z');
+    `);
+    old.close();
+
+    const store = new SqliteTaskStore(path);
+    const tasks = await store.listTasks({ limit: 10 });
+    expect(tasks).toHaveLength(2);
+    expect(tasks[1]).toMatchObject({ priority: 7, status: 'pending', attempts: 0, max_attempts: 3, run_at: '2025-01-02T00:00:00.000Z' });
+    expect(tasks[0]).toMatchObject({ status: 'completed', run_at: '2025-01-03T00:00:00.000Z', lease_id: null });
+    expect(await store.getTaskType(1)).toMatchObject({ name: 'legacy', max_attempts: 3, retry_base_seconds: 5, retry_max_seconds: 3600 });
+    // The migrated pending task is claimable at once.
+    const claimed = await store.claimTasks({ worker_id: 'w', limit: 5, lease_seconds: 30 });
+    expect(claimed.map((t) => t.priority)).toEqual([7]);
+    await store.close();
   });
 });
