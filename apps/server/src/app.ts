@@ -1,6 +1,6 @@
 import type { TaskStore } from '@prismq/db';
 import type { TRPCError } from '@trpc/server';
-import { fastifyTRPCPlugin } from '@trpc/server/adapters/fastify';
+import { fastifyTRPCPlugin, type CreateFastifyContextOptions } from '@trpc/server/adapters/fastify';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { fastifyTRPCOpenApiPlugin } from 'trpc-to-openapi';
 import type { Config } from './config.js';
@@ -86,7 +86,11 @@ export async function buildApp({
     prefix: '/trpc',
     trpcOptions: {
       router: appRouter,
-      createContext: (): Context => ({ store, transport: 'trpc', shutdown: shutdown.signal }),
+      createContext: ({ info }: CreateFastifyContextOptions): Context => ({
+        store,
+        transport: 'trpc',
+        signal: AbortSignal.any([info.signal, shutdown.signal]),
+      }),
       onError: logServerError,
     },
   });
@@ -126,7 +130,11 @@ export async function buildApp({
     await api.register(fastifyTRPCOpenApiPlugin, {
       basePath: '/api',
       router: appRouter,
-      createContext: (): Context => ({ store, transport: 'rest', shutdown: shutdown.signal }),
+      createContext: ({ info }: { info: { signal: AbortSignal } }): Context => ({
+        store,
+        transport: 'rest',
+        signal: AbortSignal.any([info.signal, shutdown.signal]),
+      }),
       onError: logServerError,
       responseMeta: ({ ctx, paths, errors }: { ctx?: Context; paths?: readonly string[]; errors: readonly TRPCError[] }) => {
         const [error] = errors;

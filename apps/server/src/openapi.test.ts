@@ -94,3 +94,27 @@ describe('GET /api/openapi.json', () => {
     ]));
   });
 });
+
+describe('GET /api/openapi.json: the queue', () => {
+  it('documents the queue operations with their bodies and statuses', () => {
+    const success = (path: string) => Object.keys(doc.paths[path].post.responses).find((c) => c < '300');
+    expect(success('/tasks/batch')).toBe('201');
+    for (const path of ['/tasks/claim', '/tasks/{task_id}/heartbeat', '/tasks/{task_id}/complete', '/tasks/{task_id}/fail']) {
+      expect(success(path), path).toBe('200');
+    }
+    for (const path of ['/tasks/{task_id}/cancel', '/tasks/{task_id}/retry']) {
+      expect(success(path), path).toBe('200');
+      expect(doc.paths[path].post.responses['409']).toBeDefined();
+    }
+    const claim = doc.paths['/tasks/claim'].post.requestBody.content['application/json'].schema;
+    expect(claim.required).toEqual(['worker_id']);
+    expect(claim.properties.wait_seconds).toMatchObject({ minimum: 0, maximum: 30, default: 0 });
+    expect(claim.properties.limit).toMatchObject({ minimum: 1, maximum: 100, default: 1 });
+    const fail = doc.paths['/tasks/{task_id}/fail'].post;
+    expect(fail.parameters.map((p: { name: string }) => p.name)).toEqual(['task_id']);
+    expect(fail.requestBody.content['application/json'].schema.required).toEqual(['worker_id', 'lease_id', 'error_message']);
+    expect(Object.keys(doc.components.schemas.Task.properties)).toEqual(
+      expect.arrayContaining(['attempts', 'max_attempts', 'run_at', 'worker_id', 'lease_id', 'lease_expires_at', 'idempotency_key']),
+    );
+  });
+});

@@ -173,20 +173,20 @@ export const TaskClaimInput = z.object({
   worker_id: WorkerId,
   task_type_ids: z.array(z.int().positive()).max(100).optional().meta({ description: 'Only these types (by id).' }),
   task_types: z.array(Name).max(100).optional().meta({ description: 'Only these types (by name).' }),
-  limit: exact(z.int().min(1, 'must be between 1 and 100').max(100, 'must be between 1 and 100'))
-    .default(1)
-    .meta({ description: 'At most this many tasks (1-100).' }),
-  lease_seconds: exact(LeaseSeconds).default(60).meta({ description: 'Lease length (1-3600 s).' }),
-  wait_seconds: exact(Seconds(30))
-    .default(0)
-    .meta({ description: 'Wait up to this long (0-30 s) for a task when none is claimable now.' }),
+  limit: exact(z.int().min(1, 'must be between 1 and 100').max(100, 'must be between 1 and 100').default(1)).meta({
+    description: 'At most this many tasks (1-100).',
+  }),
+  lease_seconds: exact(LeaseSeconds.default(60)).meta({ description: 'Lease length (1-3600 s).' }),
+  wait_seconds: exact(Seconds(30).default(0)).meta({
+    description: 'Wait up to this long (0-30 s) for a task when none is claimable now.',
+  }),
 });
 
 export const TaskHeartbeatInput = z.object({
   task_id: TaskId,
   worker_id: WorkerId,
   lease_id: LeaseId,
-  lease_seconds: exact(LeaseSeconds).default(60).meta({ description: 'New lease length from now (1-3600 s).' }),
+  lease_seconds: exact(LeaseSeconds.default(60)).meta({ description: 'New lease length from now (1-3600 s).' }),
 });
 
 export const TaskCompleteInput = z.object({
@@ -201,7 +201,7 @@ export const TaskFailInput = z.object({
   worker_id: WorkerId,
   lease_id: LeaseId,
   error_message: z.string().min(1, 'must not be empty').max(65_536),
-  retry: exact(z.boolean()).default(true).meta({ description: 'Retry after a backoff while attempts remain.' }),
+  retry: exact(z.boolean().default(true)).meta({ description: 'Retry after a backoff while attempts remain.' }),
 });
 
 export const TaskListInput = z.object({

@@ -7,8 +7,8 @@ export interface Context {
   store: TaskStore;
   /** Which door the call came in by; REST error details name the path, query or body. */
   transport: 'rest' | 'trpc';
-  /** Aborted when the server shuts down: long polls answer at once. */
-  shutdown: AbortSignal;
+  /** Aborted when the client goes away or the server shuts down: long polls answer at once. */
+  signal: AbortSignal;
   /** Set by a procedure when its REST status differs from its usual success status. */
   responseStatus?: number;
 }

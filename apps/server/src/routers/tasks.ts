@@ -66,9 +66,7 @@ export const tasksRouter = router({
     })
     .input(TaskClaimInput)
     .output(z.array(Task))
-    .mutation(({ ctx, input: { wait_seconds, ...request }, signal }) =>
-      claimWithWait(ctx.store, request, wait_seconds, signal ? AbortSignal.any([signal, ctx.shutdown]) : ctx.shutdown),
-    ),
+    .mutation(({ ctx, input: { wait_seconds, ...request } }) => claimWithWait(ctx.store, request, wait_seconds, ctx.signal)),
 
   heartbeat: publicProcedure
     .meta({

@@ -12,8 +12,9 @@ import { addSeconds, nowIso } from './util.js';
 
 /** The ids of the active types a claim may take, as a JSON array for `json_each`. */
 function eligibleTypeIds(db: SqliteDb, filter: ClaimFilter): string {
-  const byId = filter.task_type_ids?.length ? JSON.stringify(filter.task_type_ids) : null;
-  const byName = filter.task_types?.length ? JSON.stringify(filter.task_types) : null;
+  // A list that is given but empty matches nothing; no list at all matches every active type.
+  const byId = filter.task_type_ids ? JSON.stringify(filter.task_type_ids) : null;
+  const byName = filter.task_types ? JSON.stringify(filter.task_types) : null;
   const ids = db
     .select({ id: taskTypes.id })
     .from(taskTypes)

@@ -3,7 +3,7 @@ import { InvalidStateError, taskNotFound, taskTypeNotFound, ValidationError, typ
 import type { ParameterValidator } from '../parameters.js';
 import { taskList, taskTypes } from '../schema.js';
 import type { CreatedTask, TaskCreate, TaskFilter, TaskUpdate } from '../store.js';
-import type { Task, TaskStatus, TaskType } from '../types.js';
+import type { Task, TaskStatus } from '../types.js';
 import type { SqliteDb } from './database.js';
 import { addSeconds, isUniqueViolation, nowIso, withoutUndefined } from './util.js';
 
@@ -11,12 +11,6 @@ const FINISHED: ReadonlySet<TaskStatus> = new Set(['completed', 'failed', 'cance
 
 type Tx = SqliteDb | Parameters<Parameters<SqliteDb['transaction']>[0]>[0];
 
-function activeType(tx: Tx, id: number): TaskType {
-  const type = tx.select().from(taskTypes).where(eq(taskTypes.id, id)).get();
-  if (!type) throw taskTypeNotFound(id);
-  if (!type.is_active) throw new InvalidStateError(`Task type ${id} is not active`);
-  return type;
-}
 
 function findByIdempotencyKey(tx: Tx, typeId: number, key: string): Task | undefined {
   return tx
@@ -28,11 +22,14 @@ function findByIdempotencyKey(tx: Tx, typeId: number, key: string): Task | undef
 
 /** Inserts one task inside a transaction; `path` prefixes the location of any validation problem. */
 function insertTask(tx: Tx, validator: ParameterValidator, input: TaskCreate, path: (string | number)[]): CreatedTask {
-  const type = activeType(tx, input.task_type_id);
+  const type = tx.select().from(taskTypes).where(eq(taskTypes.id, input.task_type_id)).get();
+  if (!type) throw taskTypeNotFound(input.task_type_id);
+  // A repeated create returns the first task, even if its type has been deactivated since.
   if (input.idempotency_key !== undefined) {
     const existing = findByIdempotencyKey(tx, input.task_type_id, input.idempotency_key);
     if (existing) return { task: existing, created: false };
   }
+  if (!type.is_active) throw new InvalidStateError(`Task type ${input.task_type_id} is not active`);
   const parameters = input.parameters ?? {};
   validator.validate(type, parameters, [...path, 'parameters']);
   const now = nowIso();

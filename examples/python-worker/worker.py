@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""A PrismQ worker in Python, standard library only.
+
+Usage: PRISMQ_URL=http://127.0.0.1:8000 python3 worker.py data_analysis [more type names ...]
+
+The REST queue protocol (JSON bodies; errors are {"detail": ...}):
+  POST /api/tasks/claim          {worker_id, task_types: [names], limit, lease_seconds, wait_seconds}
+       -> 200 [task, ...]; may be [] after waiting up to wait_seconds (a long poll).
+       Each task is now `running` with a fresh lease_id, valid until lease_expires_at.
+  POST /api/tasks/{id}/heartbeat {worker_id, lease_id, lease_seconds}  extends the lease;
+       409 = the lease is lost (expired and re-claimed) or the task was cancelled: stop.
+  POST /api/tasks/{id}/complete  {worker_id, lease_id, result}         409 = lease lost.
+  POST /api/tasks/{id}/fail      {worker_id, lease_id, error_message, retry: true}
+       -> the task goes back to `pending` with a backoff while attempts remain, else `failed`.
+A task whose lease expires without complete/fail is claimed again (another attempt).
+
+SIGTERM/SIGINT: let a claim in progress answer (up to wait_seconds), finish the task in hand, exit 0.
+Env: PRISMQ_URL (default http://127.0.0.1:8000), PRISMQ_LEASE_SECONDS (default 60).
+"""
+import json, os, signal, socket, sys, threading, time, urllib.error, urllib.request
+
+BASE = os.environ.get("PRISMQ_URL", "http://127.0.0.1:8000").rstrip("/")
+LEASE = float(os.environ.get("PRISMQ_LEASE_SECONDS", "60"))
+WAIT = 20  # long-poll time of a claim; the server allows 0-30 s
+WORKER_ID = f"{socket.gethostname()}-{os.getpid()}"
+
+
+def data_analysis(params):
+    if not isinstance(params.get("rows", 0), int) or params.get("rows", 0) < 0:
+        raise ValueError(f"rows must be a non-negative integer, got {params['rows']!r}")
+    time.sleep(params.get("seconds", 0))  # pretend to work
+    return {"clusters": 5}
+
+
+HANDLERS = {"data_analysis": data_analysis}  # task type name -> function(parameters) -> JSON result
+
+
+def api(method, path, body=None, timeout=30):
+    """Calls the API; returns (status, decoded JSON). HTTP errors are returned, not raised."""
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(BASE + path, data, {"Content-Type": "application/json"}, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            status, raw = resp.status, resp.read()
+    except urllib.error.HTTPError as err:  # 4xx/5xx: the body is normally {"detail": ...}
+        status, raw = err.code, err.read()
+    try:
+        return status, json.loads(raw or "null")
+    except ValueError:  # e.g. an HTML page from a proxy
+        return status, {"detail": raw.decode(errors="replace")}
+
+
+def log(*args):
+    print(time.strftime("%H:%M:%S"), WORKER_ID, *args, flush=True)
+
+
+stopping = threading.Event()  # set by SIGTERM/SIGINT
+
+
+def on_signal(signum, _frame):
+    # A claim in progress is not cut short: a task leased in that instant would be stranded until
+    # its lease expired, and lose an attempt. So stopping may take up to WAIT seconds.
+    os.write(2, f"got signal {signum}: stopping after the current claim or task\n".encode())  # print() isn't reentrant
+    stopping.set()
+
+
+def heartbeat(task, done, lost):
+    """Extends the lease every LEASE/3 s until `done`; sets `lost` on 409."""
+    while not done.wait(LEASE / 3):
+        try:
+            status, body = api("POST", f"/api/tasks/{task['id']}/heartbeat",
+                               {"worker_id": WORKER_ID, "lease_id": task["lease_id"], "lease_seconds": LEASE})
+        except OSError as err:  # the server is unreachable: keep trying while the lease lasts
+            log(f"task {task['id']}: heartbeat failed: {err}")
+            continue
+        if status == 409:
+            log(f"task {task['id']}: lease lost or task cancelled: {body['detail']}")
+            return lost.set()
+
+
+def run(task, handler):
+    done, lost = threading.Event(), threading.Event()
+    threading.Thread(target=heartbeat, args=(task, done, lost), daemon=True).start()
+    lease = {"worker_id": WORKER_ID, "lease_id": task["lease_id"]}
+    try:
+        result = handler(task["parameters"])
+        action, body = "complete", {**lease, "result": result}
+    except Exception as err:
+        action, body = "fail", {**lease, "error_message": str(err) or repr(err), "retry": True}
+    finally:
+        done.set()
+    if lost.is_set():
+        return log(f"task {task['id']}: dropping the outcome, the lease is gone")
+    try:
+        status, answer = api("POST", f"/api/tasks/{task['id']}/{action}", body)
+    except OSError as err:
+        return log(f"task {task['id']}: {action} failed ({err}); it runs again once the lease expires")
+    log(f"task {task['id']}: {action} -> {status}", answer.get("status") if status == 200 else answer)
+
+
+def main(type_names):
+    unknown = [name for name in type_names if name not in HANDLERS]
+    if not type_names or unknown:
+        sys.exit(f"usage: worker.py TYPE [TYPE ...]; handlers exist for {sorted(HANDLERS)}, not for {unknown}")
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    names = {}  # task_type_id -> name; tasks carry only the id
+    claim = {"worker_id": WORKER_ID, "task_types": type_names, "limit": 1, "lease_seconds": LEASE, "wait_seconds": WAIT}
+    log(f"claiming {type_names} from {BASE}")
+    while not stopping.is_set():
+        try:
+            status, tasks = api("POST", "/api/tasks/claim", claim, timeout=WAIT + 10)
+            if status != 200:
+                raise OSError(f"claim answered {status}: {tasks}")
+        except OSError as err:  # server down or refusing: back off, then try again
+            log(f"claim failed: {err}; retrying in 5 s")
+            stopping.wait(5)
+            continue
+        for task in tasks:
+            if task["task_type_id"] not in names:
+                names = {t["id"]: t["name"] for t in api("GET", "/api/task-types?include_inactive=true")[1]}
+            log(f"task {task['id']}: attempt {task['attempts']}/{task['max_attempts']}", task["parameters"])
+            run(task, HANDLERS[names[task["task_type_id"]]])
+    log("stopped")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
