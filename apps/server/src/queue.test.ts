@@ -1033,3 +1033,25 @@ describe('concurrent claims', () => {
     for (const h of handedOut) expect(byId.get(h.id)).toMatchObject({ status: 'running', attempts: 1, worker_id: h.worker, lease_id: h.lease });
   });
 });
+
+describe('edge cases of claim filters and idempotency', () => {
+  it('claims nothing when a filter list is given but empty', async () => {
+    const type = await newType();
+    await createTask({ task_type_id: type.id });
+    expect(await claim({ worker_id: 'w-empty', task_type_ids: [] })).toEqual([]);
+    expect(await claim({ worker_id: 'w-empty', task_types: [] })).toEqual([]);
+    expect((await tasksOfType(type.id))[0]).toMatchObject({ status: 'pending', attempts: 0 });
+  });
+
+  it('returns the first task for a repeated idempotent create even after the type was deactivated', async () => {
+    const type = await newType();
+    const first = await server.request('POST', '/api/tasks', { task_type_id: type.id, idempotency_key: 'order-7' });
+    expect(first.status).toBe(201);
+    expect((await server.request('DELETE', `/api/task-types/${type.id}`)).status).toBe(204);
+    const again = await server.request('POST', '/api/tasks', { task_type_id: type.id, idempotency_key: 'order-7' });
+    expect(again.status).toBe(200);
+    expect(again.body.id).toBe(first.body.id);
+    const fresh = await server.request('POST', '/api/tasks', { task_type_id: type.id, idempotency_key: 'order-8' });
+    expect(fresh.status).toBe(400);
+  });
+});
