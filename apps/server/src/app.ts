@@ -1,44 +1,85 @@
+import { randomUUID } from 'node:crypto';
+import fastifyCors from '@fastify/cors';
 import type { TaskStore } from '@prismq/db';
 import type { TRPCError } from '@trpc/server';
 import { fastifyTRPCPlugin, type CreateFastifyContextOptions } from '@trpc/server/adapters/fastify';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { fastifyTRPCOpenApiPlugin } from 'trpc-to-openapi';
+import { createAuthenticator, type AuthMode } from './auth.js';
 import type { Config } from './config.js';
 import { registerDocs } from './docs.js';
 import { httpStatusOf, type Detail } from './errors.js';
+import { registerMetrics } from './metrics.js';
 import { buildOpenApiDocument } from './openapi.js';
+import { LongPollLimiter } from './queue/claim.js';
 import { appRouter, procedureMeta } from './router.js';
 import type { Context } from './trpc.js';
 
 export interface AppOptions {
   store: TaskStore;
   logLevel?: Config['logLevel'];
+  /** `auto` (default): tokens are required once one exists, or when `loopback` is false. */
+  auth?: AuthMode;
+  /** Whether the server listens on a loopback address only (default true). */
+  loopback?: boolean;
+  /** Largest request body in bytes (default 1 MiB). */
+  bodyLimit?: number;
+  /** Origins allowed by CORS; none (default) leaves CORS off. */
+  corsOrigins?: string[];
+  /** Claims that may wait at once (default 1000); more answer 429. */
+  maxLongPolls?: number;
+  /** Finished tasks older than this many days are deleted; undefined (default) keeps them. */
+  retentionDays?: number | undefined;
   /** How often expired leases are tidied, in milliseconds. */
   sweepIntervalMs?: number;
   /** On close, how long in-flight requests may take before their connections are cut, in milliseconds. */
   shutdownGraceMs?: number;
 }
 
-
 /** Sends `{"detail": ...}` with a status, the one error body of the REST API. */
 const sendDetail = (reply: FastifyReply, status: number, detail: Detail) =>
   reply.code(status).type('application/json; charset=utf-8').send({ detail });
 
+/** A caller's X-Request-Id when it is short and plain, else a fresh one. */
+function requestId(request: { headers: Record<string, string | string[] | undefined> }): string {
+  const given = request.headers['x-request-id'];
+  return typeof given === 'string' && /^[\w.:@/+=-]{1,128}$/.test(given) ? given : randomUUID();
+}
+
+const RETENTION_BATCH = 500;
+const RETENTION_INTERVAL_MS = 60_000;
+
 /**
  * Builds the HTTP application: tRPC at /trpc, the same procedures as REST at /api, the OpenAPI
- * document at /api/openapi.json, the API reference at /docs and a liveness probe at /healthz.
+ * document at /api/openapi.json, the API reference at /docs, probes at /healthz and /readyz, and
+ * Prometheus metrics at /metrics.
  */
-export async function buildApp({
-  store,
-  logLevel = 'info',
-  sweepIntervalMs = 5000,
-  shutdownGraceMs = 10_000,
-}: AppOptions): Promise<FastifyInstance> {
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const {
+    store,
+    logLevel = 'info',
+    auth = 'auto',
+    loopback = true,
+    bodyLimit = 1024 * 1024,
+    corsOrigins = [],
+    maxLongPolls = 1000,
+    retentionDays,
+    sweepIntervalMs = 5000,
+    shutdownGraceMs = 10_000,
+  } = options;
+
   const app = Fastify({
-    logger: { level: logLevel },
-    // 1 MiB; larger bodies answer 413.
-    bodyLimit: 1024 * 1024,
+    logger: {
+      level: logLevel,
+      redact: { paths: ['req.headers.authorization', 'req.headers.cookie'], censor: '[redacted]' },
+    },
+    bodyLimit,
     return503OnClosing: true,
+    genReqId: requestId,
+    requestIdLogLabel: 'request_id',
+  });
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
   });
 
   // On close, waiting claims answer at once (with what they have, usually []) and other requests
@@ -50,12 +91,29 @@ export async function buildApp({
     setTimeout(() => app.server.closeAllConnections(), shutdownGraceMs).unref();
   });
 
-  // Tidies expired leases so that listings show them as pending or failed; claims never wait for it.
-  const sweeper = setInterval(() => {
-    store.sweepExpiredLeases().catch((error: unknown) => app.log.error({ err: error }, 'lease sweep failed'));
-  }, sweepIntervalMs);
-  sweeper.unref();
-  app.addHook('onClose', async () => clearInterval(sweeper));
+  // Periodic jobs. Correctness never depends on them: claims expire leases themselves.
+  const every = (ms: number, what: string, job: () => Promise<unknown>) => {
+    let running = false;
+    const timer = setInterval(() => {
+      if (running) return;
+      running = true;
+      job()
+        .catch((error: unknown) => app.log.error({ err: error }, `${what} failed`))
+        .finally(() => (running = false));
+    }, ms);
+    timer.unref();
+    app.addHook('onClose', async () => clearInterval(timer));
+  };
+  every(sweepIntervalMs, 'lease sweep', () => store.sweepExpiredLeases());
+  if (retentionDays !== undefined) {
+    every(RETENTION_INTERVAL_MS, 'retention', async () => {
+      const before = new Date(Date.now() - retentionDays * 86_400_000).toISOString();
+      // Small batches, so that other writers are never held up for long.
+      let deleted: number;
+      do deleted = await store.deleteFinishedTasks(before, RETENTION_BATCH);
+      while (deleted === RETENTION_BATCH && !shutdown.signal.aborted);
+    });
+  }
 
   // Errors raised by Fastify itself (unreadable JSON, oversized body, …) before a procedure runs.
   app.setErrorHandler((error: FastifyError, request, reply) => {
@@ -71,26 +129,35 @@ export async function buildApp({
       const type = request.headers['content-type'] ?? 'none';
       return sendDetail(reply, 415, `Unsupported Content-Type '${type}': send the body as JSON with Content-Type: application/json`);
     }
-    if (error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
-      return sendDetail(reply, 422, [{ loc: ['body'], msg: 'Field required', type: 'missing' }]);
+    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return sendDetail(reply, 413, `Request body is larger than ${bodyLimit} bytes`);
     }
     return sendDetail(reply, status, error.message);
   });
   app.setNotFoundHandler((request, reply) => sendDetail(reply, 404, `Not found: ${request.method} ${request.url.split('?')[0]}`));
 
+  if (corsOrigins.length > 0) {
+    await app.register(fastifyCors, { origin: corsOrigins, exposedHeaders: ['x-request-id'] });
+  }
+
   const logServerError = ({ error, req }: { error: { code: string; cause?: unknown }; req: FastifyRequest }) => {
     if (error.code === 'INTERNAL_SERVER_ERROR') req.log.error({ err: error.cause ?? error }, 'procedure failed');
   };
+  const authenticate = createAuthenticator(store, auth, loopback);
+  const longPolls = new LongPollLimiter(maxLongPolls);
+  const context = async (transport: Context['transport'], request: FastifyRequest, signal: AbortSignal): Promise<Context> => ({
+    store,
+    transport,
+    signal: AbortSignal.any([signal, shutdown.signal]),
+    auth: await authenticate(request.headers.authorization),
+    longPolls,
+  });
 
   await app.register(fastifyTRPCPlugin, {
     prefix: '/trpc',
     trpcOptions: {
       router: appRouter,
-      createContext: ({ info }: CreateFastifyContextOptions): Context => ({
-        store,
-        transport: 'trpc',
-        signal: AbortSignal.any([info.signal, shutdown.signal]),
-      }),
+      createContext: ({ req, info }: CreateFastifyContextOptions) => context('trpc', req, info.signal),
       onError: logServerError,
     },
   });
@@ -111,7 +178,6 @@ export async function buildApp({
       if (body === '') return done(null, {});
       defaultJsonParser(request, body as string, done);
     });
-
     // trpc-to-openapi writes its own error shape; REST clients get `{"detail": ...}` only.
     api.addHook('onSend', async (_request, reply, payload) => {
       if (reply.statusCode === 204) {
@@ -130,15 +196,14 @@ export async function buildApp({
     await api.register(fastifyTRPCOpenApiPlugin, {
       basePath: '/api',
       router: appRouter,
-      createContext: ({ info }: { info: { signal: AbortSignal } }): Context => ({
-        store,
-        transport: 'rest',
-        signal: AbortSignal.any([info.signal, shutdown.signal]),
-      }),
+      createContext: ({ req, info }: { req: FastifyRequest; info: { signal: AbortSignal } }) => context('rest', req, info.signal),
       onError: logServerError,
       responseMeta: ({ ctx, paths, errors }: { ctx?: Context; paths?: readonly string[]; errors: readonly TRPCError[] }) => {
         const [error] = errors;
-        if (error) return { status: httpStatusOf(error) };
+        if (error) {
+          const status = httpStatusOf(error);
+          return status === 401 ? { status, headers: { 'www-authenticate': 'Bearer' } } : { status };
+        }
         const status = ctx?.responseStatus ?? (paths?.[0] ? procedureMeta.get(paths[0])?.successStatus : undefined);
         return status ? { status } : {};
       },
@@ -148,6 +213,17 @@ export async function buildApp({
   await registerDocs(app);
 
   app.get('/healthz', () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => {
+    if (shutdown.signal.aborted) return sendDetail(reply, 503, 'Shutting down');
+    return (await store.ping()) ? { status: 'ready' } : sendDetail(reply, 503, 'Database unavailable or not migrated');
+  });
+
+  const restRoutes = new Set(
+    Object.entries(openApiDocument.paths ?? {}).flatMap(([path, item]) =>
+      Object.keys(item as object).map((method) => `${method.toUpperCase()} /api${path.replace(/\{\w+\}/g, '{id}')}`),
+    ),
+  );
+  registerMetrics(app, store, restRoutes);
 
   return app;
 }

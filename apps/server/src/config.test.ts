@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { defaultDatabasePath, loadConfig } from './config.js';
+import { defaultDatabasePath, isLoopback, loadConfig } from './config.js';
 
 describe('loadConfig', () => {
   it('has the documented defaults', () => {
@@ -9,7 +9,18 @@ describe('loadConfig', () => {
       databasePath: defaultDatabasePath(),
       logLevel: 'info',
       production: false,
+      auth: 'auto',
+      bodyLimit: 1024 * 1024,
+      corsOrigins: [],
+      maxLongPolls: 1000,
+      retentionDays: undefined,
+      workingDirectory: process.cwd(),
     });
+  });
+
+  it('tells loopback addresses apart', () => {
+    for (const host of ['127.0.0.1', '127.1.2.3', 'localhost', '::1']) expect(isLoopback(host), host).toBe(true);
+    for (const host of ['0.0.0.0', '::', '192.168.1.5', '10.0.0.1', 'example.com']) expect(isLoopback(host), host).toBe(false);
   });
 
   it('uses the original default database locations', () => {
@@ -20,13 +31,37 @@ describe('loadConfig', () => {
 
   it('reads every variable', () => {
     expect(
-      loadConfig({ PORT: '9001', HOST: '0.0.0.0', DATABASE_URL: '/var/lib/prismq.db', LOG_LEVEL: 'debug', NODE_ENV: 'production' }),
-    ).toEqual({ port: 9001, host: '0.0.0.0', databasePath: '/var/lib/prismq.db', logLevel: 'debug', production: true });
+      loadConfig({
+        PORT: '9001',
+        HOST: '0.0.0.0',
+        DATABASE_URL: '/var/lib/prismq.db',
+        LOG_LEVEL: 'debug',
+        NODE_ENV: 'production',
+        AUTH: 'on',
+        BODY_LIMIT: '2048',
+        CORS_ORIGINS: 'https://a.example.com, https://b.example.com',
+        MAX_LONG_POLLS: '10',
+        RETENTION_DAYS: '7',
+        INIT_CWD: '/home/ops',
+      }),
+    ).toEqual({
+      port: 9001,
+      host: '0.0.0.0',
+      databasePath: '/var/lib/prismq.db',
+      logLevel: 'debug',
+      production: true,
+      auth: 'on',
+      bodyLimit: 2048,
+      corsOrigins: ['https://a.example.com', 'https://b.example.com'],
+      maxLongPolls: 10,
+      retentionDays: 7,
+      workingDirectory: '/home/ops',
+    });
   });
 
   it('accepts sqlite: and file: URLs for DATABASE_URL', () => {
     expect(loadConfig({ DATABASE_URL: 'sqlite:///srv/q.db' }).databasePath).toBe('/srv/q.db');
-    expect(loadConfig({ DATABASE_URL: 'file:data/q.db' }).databasePath).toBe('data/q.db');
+    expect(loadConfig({ DATABASE_URL: 'file:data/q.db', INIT_CWD: '/srv' }).databasePath).toBe('/srv/data/q.db');
   });
 
   it('treats an empty variable as unset', () => {
@@ -39,6 +74,10 @@ describe('loadConfig', () => {
     [{ PORT: '80.5' }, /^Invalid PORT="80.5": must be a whole number$/],
     [{ LOG_LEVEL: 'loud' }, /^Invalid LOG_LEVEL="loud": must be one of fatal, error/],
     [{ HOST: "   " }, /^Invalid HOST=" {3}": must not be empty$/],
+    [{ AUTH: 'maybe' }, /^Invalid AUTH="maybe": must be auto, on or off$/],
+    [{ BODY_LIMIT: '10' }, /^Invalid BODY_LIMIT="10": must be at least 1024 bytes$/],
+    [{ CORS_ORIGINS: 'not a url' }, /^Invalid CORS_ORIGINS="not a url": /],
+    [{ RETENTION_DAYS: '0' }, /^Invalid RETENTION_DAYS="0": must be more than 0$/],
   ])('rejects %j with a one-line message naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(message);
   });

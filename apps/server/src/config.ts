@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { z } from 'zod';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -24,6 +25,20 @@ const EnvSchema = z.object({
     .optional(),
   LOG_LEVEL: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
   NODE_ENV: z.string().default('development'),
+  AUTH: z.enum(['auto', 'on', 'off'], { error: 'must be auto, on or off' }).default('auto'),
+  BODY_LIMIT: z.coerce
+    .number({ error: 'must be a number of bytes' })
+    .int('must be a whole number of bytes')
+    .min(1024, 'must be at least 1024 bytes')
+    .max(100 * 1024 * 1024, 'must be at most 100 MiB')
+    .default(1024 * 1024),
+  CORS_ORIGINS: z
+    .string()
+    .transform((value) => value.split(',').map((origin) => origin.trim()).filter(Boolean))
+    .pipe(z.array(z.url({ error: 'must be a comma-separated list of origins such as https://app.example.com' })))
+    .default([]),
+  MAX_LONG_POLLS: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(0, 'must not be negative').default(1000),
+  RETENTION_DAYS: z.coerce.number({ error: 'must be a number of days' }).positive('must be more than 0').optional(),
 });
 
 export interface Config {
@@ -32,6 +47,18 @@ export interface Config {
   databasePath: string;
   logLevel: (typeof LOG_LEVELS)[number];
   production: boolean;
+  /** `auto`: required once a token exists, and always when HOST is not a loopback address. */
+  auth: 'auto' | 'on' | 'off';
+  /** Largest request body in bytes. */
+  bodyLimit: number;
+  /** Origins allowed by CORS; none means CORS stays off. */
+  corsOrigins: string[];
+  /** Claims that may wait at once; more answer 429. */
+  maxLongPolls: number;
+  /** Finished tasks older than this many days are deleted; undefined keeps them. */
+  retentionDays: number | undefined;
+  /** Where the command was run: relative paths given by the user are resolved against it. */
+  workingDirectory: string;
 }
 
 export class ConfigError extends Error {}
@@ -50,11 +77,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`Invalid ${name}=${JSON.stringify(env[name])}: ${issue.message}`);
   }
   const e = parsed.data;
+  // pnpm runs scripts inside the package folder and says where the command was run in INIT_CWD.
+  const workingDirectory = env.INIT_CWD ?? process.cwd();
   return {
     port: e.PORT,
     host: e.HOST,
-    databasePath: e.DATABASE_URL ?? defaultDatabasePath(),
+    databasePath: e.DATABASE_URL ? resolve(workingDirectory, e.DATABASE_URL) : defaultDatabasePath(),
     logLevel: e.LOG_LEVEL,
     production: e.NODE_ENV === 'production',
+    auth: e.AUTH,
+    bodyLimit: e.BODY_LIMIT,
+    corsOrigins: e.CORS_ORIGINS,
+    maxLongPolls: e.MAX_LONG_POLLS,
+    retentionDays: e.RETENTION_DAYS,
+    workingDirectory,
   };
+}
+
+/** True for addresses that only this machine can reach. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }

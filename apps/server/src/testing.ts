@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteTaskStore } from '@prismq/db';
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from './app.js';
+import { buildApp, type AppOptions } from './app.js';
 
 export interface TestServer {
   /** The server's origin, e.g. `http://127.0.0.1:43125`. */
@@ -29,11 +29,11 @@ export interface TestResponse {
  * A real server on an ephemeral loopback port with a temporary SQLite database, for tests.
  * `close()` stops it and deletes the database.
  */
-export async function startTestServer(): Promise<TestServer> {
+export async function startTestServer(options: Omit<AppOptions, 'store'> = {}): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'prismq-test-'));
   const databasePath = join(dir, 'api.db');
   const store = new SqliteTaskStore(databasePath);
-  const app = await buildApp({ store, logLevel: 'silent', shutdownGraceMs: 200 });
+  const app = await buildApp({ store, logLevel: 'silent', shutdownGraceMs: 200, ...options });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.server.address();
   if (!address || typeof address === 'string') throw new Error('server has no TCP address');

@@ -1,6 +1,7 @@
-import { DomainError, type TaskStore } from '@prismq/db';
-import { initTRPC } from '@trpc/server';
+import { DomainError, type ApiToken, type TaskStore, type TokenScope } from '@prismq/db';
+import { initTRPC, TRPCError } from '@trpc/server';
 import type { OpenApiMeta } from 'trpc-to-openapi';
+import type { LongPollLimiter } from './queue/claim.js';
 import { detailOf, fromDomainError, httpStatusOf, summarize, type FieldLocator } from './errors.js';
 
 export interface Context {
@@ -11,7 +12,21 @@ export interface Context {
   signal: AbortSignal;
   /** Set by a procedure when its REST status differs from its usual success status. */
   responseStatus?: number;
+  /** Caps the claims that wait at once. */
+  longPolls: LongPollLimiter;
+  /** Whether this request must carry a token, and the token it carried, if valid. */
+  auth: { required: boolean; token: ApiToken | undefined; presented: boolean };
 }
+
+/** What a procedure does, for access control: each token scope grants some of these. */
+export type Access = 'read' | 'produce' | 'work' | 'admin';
+
+export const SCOPE_GRANTS: Record<TokenScope, readonly Access[]> = {
+  admin: ['read', 'produce', 'work', 'admin'],
+  producer: ['read', 'produce'],
+  worker: ['read', 'work'],
+  read: ['read'],
+};
 
 /**
  * Procedure metadata: the REST route (read by trpc-to-openapi) and its success status.
@@ -29,6 +44,8 @@ export type Meta = {
   };
   /** The REST status of a success, when it is not 200. */
   successStatus?: 201 | 204;
+  /** What the procedure does; tokens need a scope that grants it. Default: admin. */
+  access?: Access;
 };
 // Meta must stay a subset of what trpc-to-openapi reads.
 const metaFitsOpenApi: Meta extends OpenApiMeta ? true : false = true;
@@ -65,6 +82,27 @@ const domainErrors = t.middleware(async ({ next }) => {
   return result;
 });
 
+/** With authentication on, a request needs a valid token whose scopes grant the procedure's access. */
+const authorize = t.middleware(({ ctx, meta, next }) => {
+  const access = meta?.access ?? 'admin';
+  const { required, token, presented } = ctx.auth;
+  if (!required) return next();
+  if (!token) {
+    throw new TRPCError({
+      code: 'UNAUTHORIZED',
+      message: presented ? 'Invalid or revoked API token' : 'An API token is required: send Authorization: Bearer <token>',
+    });
+  }
+  if (!token.scopes.some((scope) => SCOPE_GRANTS[scope].includes(access))) {
+    const allowed = (Object.keys(SCOPE_GRANTS) as TokenScope[]).filter((scope) => SCOPE_GRANTS[scope].includes(access));
+    throw new TRPCError({
+      code: 'FORBIDDEN',
+      message: `Token '${token.name}' (scopes: ${token.scopes.join(', ')}) may not do this; it needs one of: ${allowed.join(', ')}`,
+    });
+  }
+  return next();
+});
+
 export const router = t.router;
-export const publicProcedure = t.procedure.use(domainErrors);
+export const publicProcedure = t.procedure.use(authorize).use(domainErrors);
 export const createCallerFactory = t.createCallerFactory;

@@ -7,6 +7,7 @@ import {
   DEFAULT_RETRY_MAX_SECONDS,
   TASK_STATUSES,
   type JsonObject,
+  type TokenScope,
   type Task,
   type TaskType,
 } from './types.js';
@@ -62,6 +63,8 @@ export const taskList = sqliteTable(
     index('task_list_pending_idx').on(t.priority, t.run_at, t.id).where(sql`status = 'pending'`),
     // Claiming and sweeping: running tasks whose lease has run out.
     index('task_list_lease_idx').on(t.lease_expires_at).where(sql`status = 'running'`),
+    // Retention: finished tasks by when they finished.
+    index('task_list_finished_idx').on(t.completed_at).where(sql`completed_at IS NOT NULL`),
     uniqueIndex('task_list_idempotency_idx').on(t.task_type_id, t.idempotency_key).where(sql`idempotency_key IS NOT NULL`),
     // GET /api/tasks orders newest first; each filter has an index that also serves that order.
     index('task_list_created_idx').on(t.created_at, t.id),
@@ -70,6 +73,18 @@ export const taskList = sqliteTable(
   ],
 );
 
+
+/** API tokens: only a hash of each secret is kept. */
+export const apiTokens = sqliteTable('api_tokens', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  name: text('name').notNull().unique(),
+  scopes: text('scopes', { mode: 'json' }).$type<TokenScope[]>().notNull(),
+  /** SHA-256 of the secret part, hex. */
+  secret_hash: text('secret_hash').notNull(),
+  created_at: text('created_at').notNull(),
+  revoked_at: text('revoked_at'),
+  last_used_at: text('last_used_at'),
+});
 
 // The rows that drizzle reads must be exactly the domain types of ./types.ts.
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;

@@ -1,4 +1,4 @@
-import type { JsonObject, Task, TaskStatus, TaskType } from './types.js';
+import type { ApiToken, JsonObject, Task, TaskStatus, TaskType, TokenScope } from './types.js';
 
 /** How a type's failed tasks are retried. */
 export interface RetryPolicy {
@@ -57,6 +57,20 @@ export interface ClaimRequest {
 }
 
 export type ClaimFilter = Pick<ClaimRequest, 'task_type_ids' | 'task_types'>;
+
+/** Something that happened to tasks of one type, for metrics. */
+export interface TaskEvent {
+  kind: 'created' | 'claimed' | 'completed' | 'failed' | 'retried' | 'cancelled' | 'lease_expired';
+  task_type_id: number;
+  count: number;
+}
+
+/** How many tasks there are of each type (by name) in each status. */
+export interface TaskCount {
+  task_type: string;
+  status: TaskStatus;
+  count: number;
+}
 
 /** Proof of holding a task's lease: the worker and the fencing token of its claim. */
 export interface Lease {
@@ -140,8 +154,24 @@ export interface TaskStore {
    * Claiming does not depend on it having run. Returns how many tasks changed.
    */
   sweepExpiredLeases(): Promise<number>;
+  /** Deletes up to `limit` finished tasks that finished before `before`; returns how many. */
+  deleteFinishedTasks(before: string, limit: number): Promise<number>;
+  /** Tasks per type and status (the queue depth). */
+  countTasks(): Promise<TaskCount[]>;
   /** Calls the listener whenever tasks may have become claimable (created, released, retried). */
   onTasksAvailable(listener: () => void): () => void;
+  /** Calls the listener for everything that happens to tasks through the queue protocol. */
+  onTaskEvent(listener: (event: TaskEvent) => void): () => void;
+
+  /** Creates an API token; the returned `token` is shown once and only its hash is kept. */
+  createToken(name: string, scopes: TokenScope[]): Promise<{ token: string; record: ApiToken }>;
+  listTokens(): Promise<ApiToken[]>;
+  /** Revokes a token by name or id (NotFoundError if there is none). */
+  revokeToken(nameOrId: string): Promise<ApiToken>;
+  /** Whether any token is live: then a loopback server requires one. */
+  hasActiveTokens(): Promise<boolean>;
+  /** The live token a presented secret proves, or undefined. */
+  verifyToken(token: string): Promise<ApiToken | undefined>;
 
   /** True when the database answers and its migrations are applied. */
   ping(): Promise<boolean>;

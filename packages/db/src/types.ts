@@ -56,3 +56,21 @@ export interface Task {
   lease_expires_at: string | null;
   idempotency_key: string | null;
 }
+
+/**
+ * What a token may do. `read`: read task types and tasks. `producer`: also create, update,
+ * cancel and retry tasks. `worker`: also claim, heartbeat, complete and fail tasks. `admin`:
+ * everything, including task types, deletes and tokens.
+ */
+export const TOKEN_SCOPES = ['admin', 'producer', 'worker', 'read'] as const;
+export type TokenScope = (typeof TOKEN_SCOPES)[number];
+
+/** A token as listed: never its secret. */
+export interface ApiToken {
+  id: number;
+  name: string;
+  scopes: TokenScope[];
+  created_at: string;
+  revoked_at: string | null;
+  last_used_at: string | null;
+}

@@ -1,4 +1,27 @@
 import type { ClaimRequest, Task, TaskStore } from '@prismq/db';
+import { TRPCError } from '@trpc/server';
+
+/** Counts the claims that are waiting, up to a maximum. */
+export class LongPollLimiter {
+  private waiting = 0;
+  constructor(readonly max: number) {}
+
+  /** Runs `wait` if a slot is free; 429 (TOO_MANY_REQUESTS) otherwise. */
+  async run<T>(wait: () => Promise<T>): Promise<T> {
+    if (this.waiting >= this.max) {
+      throw new TRPCError({
+        code: 'TOO_MANY_REQUESTS',
+        message: `Too many claims are waiting (${this.max}); retry later or claim without wait_seconds`,
+      });
+    }
+    this.waiting++;
+    try {
+      return await wait();
+    } finally {
+      this.waiting--;
+    }
+  }
+}
 
 /**
  * How often a waiting claim looks again even without news. Creates in this process wake waiters

@@ -15,13 +15,17 @@ export const taskTypesRouter = router({
     .meta({
       openapi: { method: 'POST', path: '/task-types', tags, summary: 'Register a task type', errorResponses: [409, 422] },
       successStatus: 201,
+      access: 'admin',
     })
     .input(TaskTypeCreateInput)
     .output(TaskType)
     .mutation(({ ctx, input }) => ctx.store.createTaskType(input)),
 
   list: publicProcedure
-    .meta({ openapi: { method: 'GET', path: '/task-types', tags, summary: 'List task types, by name', errorResponses: [422] } })
+    .meta({
+      openapi: { method: 'GET', path: '/task-types', tags, summary: 'List task types, by name', errorResponses: [422] },
+      access: 'read',
+    })
     .input(TaskTypeListInput)
     .output(z.array(TaskType))
     .query(({ ctx, input }) => ctx.store.listTaskTypes(input)),
@@ -29,6 +33,7 @@ export const taskTypesRouter = router({
   get: publicProcedure
     .meta({
       openapi: { method: 'GET', path: '/task-types/{task_type_id}', tags, summary: 'Get a task type', errorResponses: [404, 422] },
+      access: 'read',
     })
     .input(TaskTypeGetInput)
     .output(TaskType)
@@ -43,6 +48,7 @@ export const taskTypesRouter = router({
         summary: 'Update a task type; absent fields stay as they are',
         errorResponses: [404, 422],
       },
+      access: 'admin',
     })
     .input(TaskTypeUpdateInput)
     .output(TaskType)
@@ -58,6 +64,7 @@ export const taskTypesRouter = router({
         errorResponses: [404, 422],
       },
       successStatus: 204,
+      access: 'admin',
     })
     .input(TaskTypeGetInput)
     .output(z.void())

@@ -28,6 +28,7 @@ export const tasksRouter = router({
         errorResponses: [400, 404, 422],
       },
       successStatus: 201,
+      access: 'produce',
     })
     .input(TaskCreateInput)
     .output(Task)
@@ -47,6 +48,7 @@ export const tasksRouter = router({
         errorResponses: [400, 404, 422],
       },
       successStatus: 201,
+      access: 'produce',
     })
     .input(TaskBatchCreateInput)
     .output(z.array(Task))
@@ -63,10 +65,15 @@ export const tasksRouter = router({
           'Takes pending tasks whose run_at has come, and running tasks whose lease expired with attempts left, of active types, by priority, then run_at, then id. Each claimed task is running with a fresh lease_id that heartbeat, complete and fail require.',
         errorResponses: [422],
       },
+      access: 'work',
     })
     .input(TaskClaimInput)
     .output(z.array(Task))
-    .mutation(({ ctx, input: { wait_seconds, ...request } }) => claimWithWait(ctx.store, request, wait_seconds, ctx.signal)),
+    .mutation(({ ctx, input: { wait_seconds, ...request } }) =>
+      wait_seconds > 0
+        ? ctx.longPolls.run(() => claimWithWait(ctx.store, request, wait_seconds, ctx.signal))
+        : ctx.store.claimTasks(request),
+    ),
 
   heartbeat: publicProcedure
     .meta({
@@ -77,6 +84,7 @@ export const tasksRouter = router({
         summary: 'Extend a lease; 409 when the lease is lost or the task was cancelled',
         errorResponses: [404, 409, 422],
       },
+      access: 'work',
     })
     .input(TaskHeartbeatInput)
     .output(Task)
@@ -91,6 +99,7 @@ export const tasksRouter = router({
         summary: 'Finish a leased task with its result; 409 when the lease is lost',
         errorResponses: [404, 409, 422],
       },
+      access: 'work',
     })
     .input(TaskCompleteInput)
     .output(Task)
@@ -105,6 +114,7 @@ export const tasksRouter = router({
         summary: 'Report a failed attempt: retried after a backoff while attempts remain, else failed',
         errorResponses: [404, 409, 422],
       },
+      access: 'work',
     })
     .input(TaskFailInput)
     .output(Task)
@@ -121,6 +131,7 @@ export const tasksRouter = router({
         summary: 'Cancel a pending or running task; its worker learns it on its next heartbeat',
         errorResponses: [404, 409, 422],
       },
+      access: 'produce',
     })
     .input(TaskGetInput)
     .output(Task)
@@ -135,6 +146,7 @@ export const tasksRouter = router({
         summary: 'Put a failed or cancelled task back to pending, with its attempts reset',
         errorResponses: [404, 409, 422],
       },
+      access: 'produce',
     })
     .input(TaskGetInput)
     .output(Task)
@@ -143,13 +155,14 @@ export const tasksRouter = router({
   list: publicProcedure
     .meta({
       openapi: { method: 'GET', path: '/tasks', tags, summary: 'List tasks, newest first', errorResponses: [422] },
+      access: 'read',
     })
     .input(TaskListInput)
     .output(z.array(Task))
     .query(({ ctx, input }) => ctx.store.listTasks(input)),
 
   get: publicProcedure
-    .meta({ openapi: { method: 'GET', path: '/tasks/{task_id}', tags, summary: 'Get a task', errorResponses: [404, 422] } })
+    .meta({ access: 'read', openapi: { method: 'GET', path: '/tasks/{task_id}', tags, summary: 'Get a task', errorResponses: [404, 422] } })
     .input(TaskGetInput)
     .output(Task)
     .query(({ ctx, input }) => ctx.store.getTask(input.task_id)),
@@ -165,6 +178,7 @@ export const tasksRouter = router({
           'Setting `status` to `running` sets `started_at`; `completed`, `failed` or `cancelled` sets `completed_at`.',
         errorResponses: [404, 422],
       },
+      access: 'produce',
     })
     .input(TaskUpdateInput)
     .output(Task)
@@ -174,6 +188,7 @@ export const tasksRouter = router({
     .meta({
       openapi: { method: 'DELETE', path: '/tasks/{task_id}', tags, summary: 'Delete a task', errorResponses: [404, 422] },
       successStatus: 204,
+      access: 'admin',
     })
     .input(TaskGetInput)
     .output(z.void())

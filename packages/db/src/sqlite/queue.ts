@@ -31,9 +31,27 @@ function eligibleTypeIds(db: SqliteDb, filter: ClaimFilter): string {
   return JSON.stringify(ids);
 }
 
-/** Running tasks whose lease ran out with no attempts left become failed. */
-function failExhaustedLeases(db: SqliteDb, now: string): number {
-  return db
+/** How many tasks of each type an operation touched. */
+export type CountByType = Map<number, number>;
+
+function countByType(rows: { task_type_id: number }[]): CountByType {
+  const counts: CountByType = new Map();
+  for (const { task_type_id } of rows) counts.set(task_type_id, (counts.get(task_type_id) ?? 0) + 1);
+  return counts;
+}
+
+/**
+ * Ends the leases that ran out by `now`: each counts as a failed attempt, so the task goes back
+ * to pending, or becomes failed once its attempts are used up.
+ */
+export interface ExpiredLeases {
+  released: CountByType;
+  failed: CountByType;
+}
+
+export function expireLeases(db: SqliteDb, now: string): ExpiredLeases {
+  const expired = and(eq(taskList.status, 'running'), sql`${taskList.lease_expires_at} <= ${now}`);
+  const failed = db
     .update(taskList)
     .set({
       status: 'failed',
@@ -42,25 +60,28 @@ function failExhaustedLeases(db: SqliteDb, now: string): number {
       updated_at: now,
       lease_expires_at: null,
     })
-    .where(and(eq(taskList.status, 'running'), sql`${taskList.lease_expires_at} <= ${now}`, sql`${taskList.attempts} >= ${taskList.max_attempts}`))
-    .run().changes;
+    .where(and(expired, sql`${taskList.attempts} >= ${taskList.max_attempts}`))
+    .returning({ task_type_id: taskList.task_type_id })
+    .all();
+  const released = db
+    .update(taskList)
+    .set({ status: 'pending', error_message: 'Lease expired', updated_at: now, lease_expires_at: null })
+    .where(expired)
+    .returning({ task_type_id: taskList.task_type_id })
+    .all();
+  return { released: countByType(released), failed: countByType(failed) };
 }
 
-export function claimTasks(db: SqliteDb, request: ClaimRequest): Task[] {
+export function claimTasks(db: SqliteDb, request: ClaimRequest): { tasks: Task[]; expired: ExpiredLeases } {
   return db.transaction(
     () => {
       const now = nowIso();
-      failExhaustedLeases(db, now);
+      // Expired leases first, so that their tasks compete for this claim like any pending task.
+      const expired = expireLeases(db, now);
       const typeIds = eligibleTypeIds(db, request);
-      // Two index-backed halves: due pending tasks, and running tasks whose lease expired.
-      const candidates = sql`SELECT id FROM (
-          SELECT id, priority, run_at FROM task_list
-           WHERE status = 'pending' AND run_at <= ${now} AND task_type_id IN (SELECT value FROM json_each(${typeIds}))
-          UNION ALL
-          SELECT id, priority, run_at FROM task_list
-           WHERE status = 'running' AND lease_expires_at <= ${now} AND attempts < max_attempts
-             AND task_type_id IN (SELECT value FROM json_each(${typeIds}))
-        ) ORDER BY priority, run_at, id LIMIT ${request.limit}`;
+      const candidates = sql`SELECT id FROM task_list
+         WHERE status = 'pending' AND run_at <= ${now} AND task_type_id IN (SELECT value FROM json_each(${typeIds}))
+         ORDER BY priority, run_at, id LIMIT ${request.limit}`;
       const claimed = db
         .update(taskList)
         .set({
@@ -75,7 +96,8 @@ export function claimTasks(db: SqliteDb, request: ClaimRequest): Task[] {
         .where(sql`${taskList.id} IN (${candidates})`)
         .returning()
         .all();
-      return claimed.sort((a, b) => a.priority - b.priority || a.run_at.localeCompare(b.run_at) || a.id - b.id);
+      const tasks = claimed.sort((a, b) => a.priority - b.priority || a.run_at.localeCompare(b.run_at) || a.id - b.id);
+      return { tasks, expired };
     },
     { behavior: 'immediate' },
   );
@@ -179,18 +201,6 @@ export function retryTask(db: SqliteDb, id: number): Task {
   throw new ConflictError(`Task ${id} is ${current.status}: only failed or cancelled tasks can be retried`);
 }
 
-export function sweepExpiredLeases(db: SqliteDb): number {
-  return db.transaction(
-    () => {
-      const now = nowIso();
-      const failed = failExhaustedLeases(db, now);
-      const released = db
-        .update(taskList)
-        .set({ status: 'pending', updated_at: now, lease_expires_at: null, error_message: 'Lease expired' })
-        .where(and(eq(taskList.status, 'running'), sql`${taskList.lease_expires_at} <= ${now}`))
-        .run().changes;
-      return failed + released;
-    },
-    { behavior: 'immediate' },
-  );
+export function sweepExpiredLeases(db: SqliteDb): ExpiredLeases {
+  return db.transaction(() => expireLeases(db, nowIso()), { behavior: 'immediate' });
 }

@@ -1,11 +1,13 @@
 import { EventEmitter } from 'node:events';
 import { sql } from 'drizzle-orm';
 import { ParameterValidator } from '../parameters.js';
-import type { TaskStore } from '../store.js';
+import type { TaskEvent, TaskStore } from '../store.js';
+import type { Task } from '../types.js';
 import { openSqlite, type OpenSqliteOptions, type SqliteDb } from './database.js';
 import * as queue from './queue.js';
 import * as taskTypes from './task-types.js';
 import * as tasks from './tasks.js';
+import * as tokens from './tokens.js';
 
 type Args<K extends keyof TaskStore> = TaskStore[K] extends (...args: infer A) => unknown ? A : never;
 
@@ -18,6 +20,7 @@ export class SqliteTaskStore implements TaskStore {
   readonly db: SqliteDb;
   private readonly validator = new ParameterValidator();
   private readonly events = new EventEmitter().setMaxListeners(0);
+  private readonly touched = new Map<number, number>();
 
   constructor(path: string, options?: OpenSqliteOptions) {
     this.db = openSqlite(path, options);
@@ -26,6 +29,26 @@ export class SqliteTaskStore implements TaskStore {
   private available<T>(value: T): T {
     this.events.emit('available');
     return value;
+  }
+
+  private emit(kind: TaskEvent['kind'], counts: Map<number, number> | Task[] | Task): void {
+    const byType =
+      counts instanceof Map
+        ? counts
+        : (Array.isArray(counts) ? counts : [counts]).reduce(
+            (map, task) => map.set(task.task_type_id, (map.get(task.task_type_id) ?? 0) + 1),
+            new Map<number, number>(),
+          );
+    for (const [task_type_id, count] of byType) this.events.emit('task', { kind, task_type_id, count } satisfies TaskEvent);
+  }
+
+  private expired({ released, failed }: queue.ExpiredLeases): number {
+    this.emit('lease_expired', released);
+    this.emit('lease_expired', failed);
+    this.emit('failed', failed);
+    const changed = [...released.values(), ...failed.values()].reduce((a, b) => a + b, 0);
+    if (released.size) this.available(null);
+    return changed;
   }
 
   async createTaskType(...args: Args<'createTaskType'>) {
@@ -46,10 +69,14 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   async createTask(...args: Args<'createTask'>) {
-    return this.available(tasks.createTask(this.db, this.validator, ...args));
+    const created = tasks.createTask(this.db, this.validator, ...args);
+    if (created.created) this.emit('created', created.task);
+    return this.available(created);
   }
   async createTasks(...args: Args<'createTasks'>) {
-    return this.available(tasks.createTasks(this.db, this.validator, ...args));
+    const created = tasks.createTasks(this.db, this.validator, ...args);
+    this.emit('created', created);
+    return this.available(created);
   }
   async listTasks(...args: Args<'listTasks'>) {
     return tasks.listTasks(this.db, ...args);
@@ -65,7 +92,10 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   async claimTasks(...args: Args<'claimTasks'>) {
-    return queue.claimTasks(this.db, ...args);
+    const { tasks: claimed, expired } = queue.claimTasks(this.db, ...args);
+    this.expired(expired);
+    this.emit('claimed', claimed);
+    return claimed;
   }
   async nextClaimableAt(...args: Args<'nextClaimableAt'>) {
     return queue.nextClaimableAt(this.db, ...args);
@@ -74,25 +104,65 @@ export class SqliteTaskStore implements TaskStore {
     return queue.heartbeatTask(this.db, ...args);
   }
   async completeTask(...args: Args<'completeTask'>) {
-    return queue.completeTask(this.db, ...args);
+    const task = queue.completeTask(this.db, ...args);
+    this.emit('completed', task);
+    return task;
   }
   async failTask(...args: Args<'failTask'>) {
-    return this.available(queue.failTask(this.db, ...args));
+    const task = queue.failTask(this.db, ...args);
+    this.emit(task.status === 'failed' ? 'failed' : 'retried', task);
+    return this.available(task);
   }
   async cancelTask(...args: Args<'cancelTask'>) {
-    return queue.cancelTask(this.db, ...args);
+    const task = queue.cancelTask(this.db, ...args);
+    this.emit('cancelled', task);
+    return task;
   }
   async retryTask(...args: Args<'retryTask'>) {
-    return this.available(queue.retryTask(this.db, ...args));
+    const task = queue.retryTask(this.db, ...args);
+    this.emit('retried', task);
+    return this.available(task);
   }
   async sweepExpiredLeases() {
-    const changed = queue.sweepExpiredLeases(this.db);
-    return changed ? this.available(changed) : changed;
+    return this.expired(queue.sweepExpiredLeases(this.db));
+  }
+  async deleteFinishedTasks(...args: Args<'deleteFinishedTasks'>) {
+    return tasks.deleteFinishedTasks(this.db, ...args);
+  }
+  async countTasks() {
+    return tasks.countTasks(this.db);
+  }
+
+  async createToken(...args: Args<'createToken'>) {
+    return tokens.createToken(this.db, ...args);
+  }
+  async listTokens() {
+    return tokens.listTokens(this.db);
+  }
+  async revokeToken(...args: Args<'revokeToken'>) {
+    return tokens.revokeToken(this.db, ...args);
+  }
+  async hasActiveTokens() {
+    return tokens.hasActiveTokens(this.db);
+  }
+  async verifyToken(...args: Args<'verifyToken'>) {
+    const token = tokens.verifyToken(this.db, ...args);
+    // last_used_at is kept to the minute: no write on every request.
+    if (token && (this.touched.get(token.id) ?? 0) < Date.now() - 60_000) {
+      this.touched.set(token.id, Date.now());
+      tokens.touchToken(this.db, token.id);
+    }
+    return token;
   }
 
   onTasksAvailable(listener: () => void): () => void {
     this.events.on('available', listener);
     return () => this.events.off('available', listener);
+  }
+
+  onTaskEvent(listener: (event: TaskEvent) => void): () => void {
+    this.events.on('task', listener);
+    return () => this.events.off('task', listener);
   }
 
   async ping(): Promise<boolean> {

@@ -1,8 +1,8 @@
-import { and, desc, eq, type SQL } from 'drizzle-orm';
+import { and, desc, eq, inArray, sql, type SQL } from 'drizzle-orm';
 import { InvalidStateError, taskNotFound, taskTypeNotFound, ValidationError, type Problem } from '../errors.js';
 import type { ParameterValidator } from '../parameters.js';
 import { taskList, taskTypes } from '../schema.js';
-import type { CreatedTask, TaskCreate, TaskFilter, TaskUpdate } from '../store.js';
+import type { CreatedTask, TaskCount, TaskCreate, TaskFilter, TaskUpdate } from '../store.js';
 import type { Task, TaskStatus } from '../types.js';
 import type { SqliteDb } from './database.js';
 import { addSeconds, isUniqueViolation, nowIso, withoutUndefined } from './util.js';
@@ -133,4 +133,24 @@ export function updateTask(db: SqliteDb, validator: ParameterValidator, id: numb
 export function deleteTask(db: SqliteDb, id: number): void {
   const { changes } = db.delete(taskList).where(eq(taskList.id, id)).run();
   if (changes === 0) throw taskNotFound(id);
+}
+
+/** Deletes, oldest first, up to `limit` finished tasks that finished before `before`. */
+export function deleteFinishedTasks(db: SqliteDb, before: string, limit: number): number {
+  const doomed = db
+    .select({ id: taskList.id })
+    .from(taskList)
+    .where(and(inArray(taskList.status, [...FINISHED]), sql`${taskList.completed_at} < ${before}`))
+    .orderBy(taskList.completed_at)
+    .limit(limit);
+  return db.delete(taskList).where(inArray(taskList.id, doomed)).run().changes;
+}
+
+export function countTasks(db: SqliteDb): TaskCount[] {
+  return db
+    .select({ task_type: taskTypes.name, status: taskList.status, count: sql<number>`count(*)` })
+    .from(taskList)
+    .innerJoin(taskTypes, eq(taskTypes.id, taskList.task_type_id))
+    .groupBy(taskTypes.name, taskList.status)
+    .all();
 }
