@@ -18,6 +18,8 @@ import type { Context } from './trpc.js';
 export interface AppOptions {
   store: TaskStore;
   logLevel?: Config['logLevel'];
+  /** Where JSON log lines go (default: stdout). */
+  logStream?: NodeJS.WritableStream;
   /** `auto` (default): tokens are required once one exists, or when `loopback` is false. */
   auth?: AuthMode;
   /** Whether the server listens on a loopback address only (default true). */
@@ -58,6 +60,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const {
     store,
     logLevel = 'info',
+    logStream,
     auth = 'auto',
     loopback = true,
     bodyLimit = 1024 * 1024,
@@ -72,6 +75,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     logger: {
       level: logLevel,
       redact: { paths: ['req.headers.authorization', 'req.headers.cookie'], censor: '[redacted]' },
+      ...(logStream ? { stream: logStream } : {}),
     },
     bodyLimit,
     return503OnClosing: true,

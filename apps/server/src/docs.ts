@@ -44,6 +44,20 @@ const INIT = `window.ui = SwaggerUIBundle({
  * package (no CDN), reading /api/openapi.json.
  */
 export async function registerDocs(app: FastifyInstance): Promise<void> {
+  // The page loads only its own assets and talks only to this server.
+  app.addHook('onSend', async (request, reply, payload) => {
+    if (request.url === '/docs' || request.url.startsWith('/docs/')) {
+      reply.header(
+        'content-security-policy',
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+      );
+      reply.header('x-content-type-options', 'nosniff');
+      reply.header('x-frame-options', 'DENY');
+      reply.header('referrer-policy', 'no-referrer');
+      reply.header('cross-origin-opener-policy', 'same-origin');
+    }
+    return payload;
+  });
   await app.register(fastifyStatic, {
     root: SWAGGER_UI_DIR,
     prefix: '/docs/assets/',

@@ -27,6 +27,8 @@ export type TaskClaimInput = RouterInputs['tasks']['claim'];
 export interface PrismqClientOptions {
   /** The server's base URL, e.g. `http://localhost:8000`. */
   url: string;
+  /** An API token (`pnpm tokens create`), sent as `Authorization: Bearer <token>`. */
+  token?: string;
   /** Headers sent with every request, or a function that returns them (called per request). */
   headers?: HTTPHeaders | (() => HTTPHeaders | Promise<HTTPHeaders>);
   /** A fetch implementation, if not the global one. */
@@ -42,9 +44,13 @@ export type PrismqClient = ReturnType<typeof createTRPCClient<AppRouter>>;
 
 /** Creates a client whose procedures, inputs and results are typed from the server's router. */
 export function createPrismqClient(options: PrismqClientOptions): PrismqClient {
+  const { token, headers = {} } = options;
   const linkOptions = {
     url: `${options.url.replace(/\/+$/, '')}/trpc`,
-    headers: options.headers ?? {},
+    headers: async (): Promise<HTTPHeaders> => {
+      const base = typeof headers === 'function' ? await headers() : headers;
+      return token ? { ...base, authorization: `Bearer ${token}` } : base;
+    },
     ...(options.fetch ? { fetch: options.fetch } : {}),
   };
   return createTRPCClient<AppRouter>({
