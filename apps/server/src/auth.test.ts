@@ -1,4 +1,7 @@
+import { Writable } from 'node:stream';
 import type { TokenScope } from '@prismq/db';
+import { createTRPCClient, httpLink } from '@trpc/client';
+import type { AppRouter } from './router.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCOPE_GRANTS, type Access } from './trpc.js';
 import { startTestServer, type TestServer } from './testing.js';
@@ -78,8 +81,6 @@ describe('authentication and scopes', () => {
   });
 
   it('applies to tRPC too, and the typed client sends its token', async () => {
-    const { createTRPCClient, httpLink } = await import('@trpc/client');
-    type AppRouter = import('./router.js').AppRouter;
     const client = (token?: string) =>
       createTRPCClient<AppRouter>({ links: [httpLink({ url: `${server.url}/trpc`, headers: token ? bearer(token) : {} })] });
     await expect(client().tasks.list.query({})).rejects.toMatchObject({ data: { httpStatus: 401 } });
@@ -133,7 +134,6 @@ describe('when authentication applies', () => {
 
   it('never writes a token into the logs', async () => {
     const lines: string[] = [];
-    const { Writable } = await import('node:stream');
     const s = await startTestServer({ logLevel: 'trace', logStream: new Writable({ write: (chunk, _e, done) => (lines.push(String(chunk)), done()) }) });
     try {
       const { token } = await s.store.createToken('secret-holder', ['admin']);
