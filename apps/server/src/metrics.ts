@@ -35,10 +35,13 @@ export function registerMetrics(app: FastifyInstance, store: TaskStore, restRout
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [registry],
   });
+  // Fastify remembers a request's originalUrl when first asked; ask before trpc-to-openapi
+  // rewrites the URL of REST requests to strip `/api`.
+  app.addHook('onRequest', async (request) => void request.originalUrl);
   app.addHook('onResponse', async (request, reply) => {
     const labels = {
       method: request.method,
-      route: routeLabel(request.method, request.url, request.routeOptions.url, restRoutes),
+      route: routeLabel(request.method, request.originalUrl, request.routeOptions.url, restRoutes),
       status: String(reply.statusCode),
     };
     requests.inc(labels);
