@@ -80,7 +80,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     bodyLimit,
     return503OnClosing: true,
     genReqId: requestId,
-    requestIdLogLabel: 'request_id',
   });
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
@@ -177,10 +176,18 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         request.headers['content-type'] = 'application/json';
       }
     });
+    // JSON bodies must be valid UTF-8; an empty one reads as {}.
     const defaultJsonParser = api.getDefaultJsonParser('error', 'error');
-    api.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-      if (body === '') return done(null, {});
-      defaultJsonParser(request, body as string, done);
+    const utf8 = new TextDecoder('utf-8', { fatal: true });
+    api.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+      let text: string;
+      try {
+        text = utf8.decode(body as Buffer);
+      } catch {
+        return done(Object.assign(new SyntaxError('the body is not valid UTF-8'), { statusCode: 400 }), undefined);
+      }
+      if (text === '') return done(null, {});
+      defaultJsonParser(request, text, done);
     });
     // trpc-to-openapi writes its own error shape; REST clients get `{"detail": ...}` only.
     api.addHook('onSend', async (_request, reply, payload) => {

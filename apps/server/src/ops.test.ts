@@ -125,6 +125,16 @@ describe('limits', () => {
     }
   });
 
+  it('rejects a body that is not valid UTF-8 instead of storing replacement characters', async () => {
+    const response = await fetch(`${server.url}/api/task-types`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: Buffer.from([0x7b, 0x22, 0x6e, 0x61, 0x6d, 0x65, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d]), // {"name":"\xff\xfe"}
+    });
+    expect(response.status).toBe(422);
+    expect((await response.json()).detail[0]).toMatchObject({ type: 'json_invalid', msg: expect.stringContaining('UTF-8') });
+  });
+
   it('rejects oversized fields with 422 naming them', async () => {
     const res = await server.request('POST', '/api/task-types', { name: 'n'.repeat(300) });
     expect(res.status).toBe(422);
