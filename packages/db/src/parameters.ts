@@ -1,9 +1,25 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { RegExpEngine } from 'ajv/dist/types/index.js';
+import { RE2JS } from 're2js';
 import addFormats from 'ajv-formats';
 import { ValidationError, type Problem } from './errors.js';
 import type { JsonObject, TaskType } from './types.js';
 
 const MAX_CACHED = 1000;
+
+/**
+ * `pattern` and `patternProperties` run on RE2, which matches in linear time: a schema cannot
+ * make validation hang on a catastrophic regular expression such as `(a+)+$`. RE2 has no
+ * backreferences or lookaround; a schema that uses them is refused as invalid.
+ */
+const re2: RegExpEngine = Object.assign(
+  (pattern: string, flags: string) => {
+    const compiled = RE2JS.compile(pattern, flags.includes('i') ? RE2JS.CASE_INSENSITIVE : 0);
+    // Ajv tells compiled patterns apart by their toString().
+    return { test: (input: string) => compiled.matcher(input).find(), toString: () => `re2:/${pattern}/${flags}` };
+  },
+  { code: 're2js' },
+);
 
 function toProblems(errors: ErrorObject[] | null | undefined, prefix: (string | number)[]): Problem[] {
   return (errors ?? []).map((e) => {
@@ -21,7 +37,7 @@ function toProblems(errors: ErrorObject[] | null | undefined, prefix: (string | 
  * default) with Ajv. Each type's schema is compiled once per version of the type and cached.
  */
 export class ParameterValidator {
-  private readonly ajv = addFormats.default(new Ajv({ allErrors: true, strict: false }));
+  private readonly ajv = addFormats.default(new Ajv({ allErrors: true, strict: false, code: { regExp: re2 } }));
   private readonly cache = new Map<string, ValidateFunction>();
 
   /** Problems with a schema itself, as found under `prefix`; empty when it is a usable JSON Schema. */
