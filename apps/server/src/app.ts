@@ -8,6 +8,7 @@ import { fastifyTRPCOpenApiPlugin } from 'trpc-to-openapi';
 import { createAuthenticator, type AuthMode } from './auth.js';
 import type { Config } from './config.js';
 import { registerDocs } from './docs.js';
+import { MAX_JSON_DEPTH, nestsDeeperThan } from './json-depth.js';
 import { httpStatusOf, type Detail } from './errors.js';
 import { registerMetrics } from './metrics.js';
 import { buildOpenApiDocument } from './openapi.js';
@@ -80,6 +81,18 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     bodyLimit,
     return503OnClosing: true,
     genReqId: requestId,
+    // Errors found before routing (a malformed URL) get the `{"detail": ...}` body too.
+    frameworkErrors: (error, _request, reply) => sendDetail(reply, 400, error.message),
+    // Requests too broken for HTTP parsing (oversized headers, bad bytes) are answered on the socket.
+    clientErrorHandler: (error: NodeJS.ErrnoException, socket) => {
+      if (error.code === 'ECONNRESET' || socket.destroyed) return;
+      const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+      const body = JSON.stringify({ detail: status === 431 ? 'Request headers are too large' : 'Malformed HTTP request' });
+      socket.end(
+        `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'}\r\n` +
+          `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
+    },
   });
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
@@ -138,6 +151,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return sendDetail(reply, status, error.message);
   });
   app.setNotFoundHandler((request, reply) => sendDetail(reply, 404, `Not found: ${request.method} ${request.url.split('?')[0]}`));
+
+  // Absurdly nested JSON is refused before anything walks it recursively.
+  app.addHook('preValidation', async (request, reply) => {
+    if (nestsDeeperThan(request.body, MAX_JSON_DEPTH)) {
+      return sendDetail(reply, 422, [{ loc: ['body'], msg: `JSON must not nest deeper than ${MAX_JSON_DEPTH} levels`, type: 'json_invalid' }]);
+    }
+  });
 
   if (corsOrigins.length > 0) {
     await app.register(fastifyCors, { origin: corsOrigins, exposedHeaders: ['x-request-id'] });

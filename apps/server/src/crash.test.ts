@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { openSqlite } from '@prismq/db';
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { api, killAllServerProcesses, removeTempDirs, startServerProcess, tempDir, type ServerProcess } from './process-testing.js';
 
@@ -188,8 +188,8 @@ describe('a server process killed with SIGKILL while it is busy', () => {
     expect(interrupted, 'kills that cut requests off').toBeGreaterThan(0);
     expect(unexpected).toEqual([]);
 
-    // Open the file as the next server would (WAL recovery included), with no server running.
-    const db = openSqlite(databasePath).$client;
+    // Open the file with no server running (WAL recovery included), without migrating it.
+    const db = new Database(databasePath);
     try {
       expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
       expect(db.pragma('foreign_key_check')).toEqual([]);

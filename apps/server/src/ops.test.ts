@@ -132,7 +132,7 @@ describe('limits', () => {
       body: Buffer.from([0x7b, 0x22, 0x6e, 0x61, 0x6d, 0x65, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d]), // {"name":"\xff\xfe"}
     });
     expect(response.status).toBe(422);
-    expect((await response.json()).detail[0]).toMatchObject({ type: 'json_invalid', msg: expect.stringContaining('UTF-8') });
+    expect(((await response.json()) as { detail: unknown[] }).detail[0]).toMatchObject({ type: 'json_invalid', msg: expect.stringContaining('UTF-8') });
   });
 
   it('rejects oversized fields with 422 naming them', async () => {

@@ -146,6 +146,8 @@ const TaskCreateFields = z
     metadata: JsonObject.optional(),
     run_at: z.iso
       .datetime({ offset: true })
+      // Stored as UTC text and compared as text: it must stay a four-digit year once in UTC.
+      .refine((value) => /^\d{4}-/.test(new Date(value).toISOString()), 'must fall within the years 0000 to 9999 in UTC')
       .transform((value) => new Date(value).toISOString())
       .optional()
       .meta({ description: 'Not claimable before this time (ISO 8601). Default: now.' }),

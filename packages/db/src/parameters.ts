@@ -5,7 +5,7 @@ import addFormats from 'ajv-formats';
 import { ValidationError, type Problem } from './errors.js';
 import type { JsonObject, TaskType } from './types.js';
 
-const MAX_CACHED = 1000;
+const MAX_CACHED = 200;
 
 /**
  * `pattern` and `patternProperties` run on RE2, which matches in linear time: a schema cannot
@@ -32,50 +32,49 @@ function toProblems(errors: ErrorObject[] | null | undefined, prefix: (string | 
   });
 }
 
+/** A fresh validator: each schema gets its own, so one type's `$id`s never meet another's. */
+const newAjv = () => addFormats.default(new Ajv({ allErrors: true, strict: false, code: { regExp: re2 } }));
+
 /**
  * Validates task parameters against their type's `parameters_schema` (JSON Schema, draft-07 by
  * default) with Ajv. Each type's schema is compiled once per version of the type and cached.
  */
 export class ParameterValidator {
-  private readonly ajv = addFormats.default(new Ajv({ allErrors: true, strict: false, code: { regExp: re2 } }));
   private readonly cache = new Map<string, ValidateFunction>();
 
   /** Problems with a schema itself, as found under `prefix`; empty when it is a usable JSON Schema. */
   checkSchema(schema: JsonObject, prefix: (string | number)[] = ['parameters_schema']): Problem[] {
-    if (!this.ajv.validateSchema(schema)) return toProblems(this.ajv.errors, prefix);
+    const ajv = newAjv();
     try {
-      this.compileFresh(schema);
+      if (!ajv.validateSchema(schema)) return toProblems(ajv.errors, prefix);
+      ajv.compile(schema);
       return [];
     } catch (error) {
+      // Unresolvable references, unknown meta-schemas, patterns RE2 cannot run, absurd nesting.
       return [{ path: prefix, message: (error as Error).message, type: 'schema.invalid' }];
-    } finally {
-      this.ajv.removeSchema(schema);
     }
   }
 
   /** Throws ValidationError (paths under `prefix`) when `parameters` break the type's schema. */
   validate(type: TaskType, parameters: JsonObject, prefix: (string | number)[] = ['parameters']): void {
     if (Object.keys(type.parameters_schema).length === 0) return;
-    const validateFn = this.compiled(type);
+    let validateFn: ValidateFunction;
+    try {
+      validateFn = this.compiled(type);
+    } catch (error) {
+      // Only for a schema stored before it was checked (e.g. by an older version).
+      const message = `the type's parameters_schema does not compile: ${(error as Error).message}`;
+      throw new ValidationError([{ path: prefix, message, type: 'schema.invalid' }]);
+    }
     if (!validateFn(parameters)) throw new ValidationError(toProblems(validateFn.errors, prefix));
-  }
-
-  /** Compiles a schema, replacing an earlier one with the same `$id` (a type's previous version). */
-  private compileFresh(schema: JsonObject): ValidateFunction {
-    if (typeof schema.$id === 'string') this.ajv.removeSchema(schema.$id);
-    return this.ajv.compile(schema);
   }
 
   private compiled(type: TaskType): ValidateFunction {
     const key = `${type.id}@${type.updated_at ?? type.created_at}`;
     let fn = this.cache.get(key);
     if (!fn) {
-      fn = this.compileFresh(type.parameters_schema);
-      if (this.cache.size >= MAX_CACHED) {
-        const [oldestKey, oldest] = this.cache.entries().next().value!;
-        this.ajv.removeSchema(oldest.schema as object);
-        this.cache.delete(oldestKey);
-      }
+      fn = newAjv().compile(type.parameters_schema);
+      if (this.cache.size >= MAX_CACHED) this.cache.delete(this.cache.keys().next().value!);
       this.cache.set(key, fn);
     }
     return fn;
