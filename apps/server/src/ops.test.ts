@@ -139,6 +139,11 @@ describe('limits', () => {
     const res = await server.request('POST', '/api/task-types', { name: 'n'.repeat(300) });
     expect(res.status).toBe(422);
     expect(res.body.detail[0].loc).toEqual(['body', 'name']);
+    const type = (await server.request('POST', '/api/task-types', { name: 'big_fields' })).body;
+    const big = { blob: 'x'.repeat(300 * 1024) };
+    const tooBig = await server.request('POST', '/api/tasks', { task_type_id: type.id, metadata: big });
+    expect(tooBig.status).toBe(422);
+    expect(tooBig.body.detail[0]).toMatchObject({ loc: ['body', 'metadata'], msg: 'must be at most 256 KiB as JSON' });
   });
 });
 

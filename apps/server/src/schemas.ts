@@ -34,8 +34,14 @@ const urlBoolean = () =>
     z.boolean(),
   );
 
+/** The largest JSON field (parameters, metadata, result, parameters_schema), serialised. */
+export const MAX_JSON_FIELD_BYTES = 256 * 1024;
+const fitsJsonLimit = (value: unknown) => value === undefined || Buffer.byteLength(JSON.stringify(value) ?? '') <= MAX_JSON_FIELD_BYTES;
+const JSON_TOO_LARGE = `must be at most ${MAX_JSON_FIELD_BYTES / 1024} KiB as JSON`;
+
 const JsonObject = z
   .record(z.string(), z.unknown())
+  .refine(fitsJsonLimit, JSON_TOO_LARGE)
   .meta({ description: 'A JSON object.', additionalProperties: true });
 
 const IsoTime = z.iso.datetime().meta({ description: 'ISO 8601 time in UTC.', example: '2025-11-06T22:00:00.000Z' });
@@ -195,7 +201,7 @@ export const TaskCompleteInput = z.object({
   task_id: TaskId,
   worker_id: WorkerId,
   lease_id: LeaseId,
-  result: z.unknown().optional().meta({ description: 'Any JSON value.' }),
+  result: z.unknown().refine(fitsJsonLimit, JSON_TOO_LARGE).optional().meta({ description: 'Any JSON value.' }),
 });
 
 export const TaskFailInput = z.object({
@@ -226,7 +232,7 @@ export const TaskUpdateInput = z.object({
   priority: exact(Priority).optional(),
   parameters: JsonObject.optional(),
   metadata: JsonObject.optional(),
-  result: z.unknown().optional().meta({ description: 'Any JSON value; null clears it.' }),
+  result: z.unknown().refine(fitsJsonLimit, JSON_TOO_LARGE).optional().meta({ description: 'Any JSON value; null clears it.' }),
   error_message: z.string().max(65_536).nullish(),
 });
 
