@@ -15,12 +15,14 @@ The REST queue protocol (JSON bodies; errors are {"detail": ...}):
 A task whose lease expires without complete/fail is claimed again (another attempt).
 
 SIGTERM/SIGINT: let a claim in progress answer (up to wait_seconds), finish the task in hand, exit 0.
-Env: PRISMQ_URL (default http://127.0.0.1:8000), PRISMQ_LEASE_SECONDS (default 60).
+Env: PRISMQ_URL (default http://127.0.0.1:8000), PRISMQ_LEASE_SECONDS (default 60),
+     PRISMQ_TOKEN (an API token with the worker scope, when the server requires tokens).
 """
 import json, os, signal, socket, sys, threading, time, urllib.error, urllib.request
 
 BASE = os.environ.get("PRISMQ_URL", "http://127.0.0.1:8000").rstrip("/")
 LEASE = float(os.environ.get("PRISMQ_LEASE_SECONDS", "60"))
+TOKEN = os.environ.get("PRISMQ_TOKEN")
 WAIT = 20  # long-poll time of a claim; the server allows 0-30 s
 WORKER_ID = f"{socket.gethostname()}-{os.getpid()}"
 
@@ -38,7 +40,10 @@ HANDLERS = {"data_analysis": data_analysis}  # task type name -> function(parame
 def api(method, path, body=None, timeout=30):
     """Calls the API; returns (status, decoded JSON). HTTP errors are returned, not raised."""
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(BASE + path, data, {"Content-Type": "application/json"}, method=method)
+    headers = {"Content-Type": "application/json"}
+    if TOKEN:
+        headers["Authorization"] = f"Bearer {TOKEN}"
+    req = urllib.request.Request(BASE + path, data, headers, method=method)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             status, raw = resp.status, resp.read()

@@ -153,7 +153,10 @@ const TaskCreateFields = z
     run_at: z.iso
       .datetime({ offset: true })
       // Stored as UTC text and compared as text: it must stay a four-digit year once in UTC.
-      .refine((value) => /^\d{4}-/.test(new Date(value).toISOString()), 'must fall within the years 0000 to 9999 in UTC')
+      .refine((value) => {
+        const time = Date.parse(value);
+        return Number.isNaN(time) || /^\d{4}-/.test(new Date(time).toISOString()); // an unparsable value is reported by the format check
+      }, 'must fall within the years 0000 to 9999 in UTC')
       .transform((value) => new Date(value).toISOString())
       .optional()
       .meta({ description: 'Not claimable before this time (ISO 8601). Default: now.' }),
