@@ -118,3 +118,15 @@ describe('GET /api/openapi.json: the queue', () => {
     );
   });
 });
+
+describe('GET /api/openapi.json: authentication', () => {
+  it('documents bearer tokens and the 401 and 403 answers', () => {
+    expect(doc.components.securitySchemes.bearerAuth).toMatchObject({ type: 'http', scheme: 'bearer' });
+    for (const [path, method] of [['/tasks', 'post'], ['/task-types/{task_type_id}', 'delete'], ['/tasks/claim', 'post']] as const) {
+      const op = doc.paths[path][method];
+      expect(op.security).toEqual([{ bearerAuth: [] }, {}]);
+      expect(op.responses['401'].content['application/json'].schema).toEqual({ $ref: '#/components/schemas/Error' });
+      expect(op.responses['403']).toBeDefined();
+    }
+  });
+});

@@ -6,6 +6,8 @@ type Operation = { responses?: Record<string, { description?: string; content?: 
 
 const ERROR_DESCRIPTIONS: Record<number, string> = {
   400: 'The request cannot be carried out in the current state (e.g. an inactive task type).',
+  401: 'No valid API token (when tokens are required).',
+  403: 'The token’s scopes do not allow this operation.',
   404: 'Not found.',
   409: 'Conflict with an existing resource.',
   422: 'Validation failed: `detail` lists each problem with its location (`loc`) and message (`msg`).',
@@ -59,15 +61,22 @@ export function buildOpenApiDocument(): OpenAPIObject {
       },
     },
   };
-  delete doc.components.securitySchemes;
+  doc.components.securitySchemes = {
+    bearerAuth: {
+      type: 'http',
+      scheme: 'bearer',
+      description: 'An API token from `pnpm tokens create`. Required once a token exists, or when the server is not on loopback.',
+    },
+  };
 
   for (const [path, item] of Object.entries(doc.paths ?? {})) {
     for (const [method, op] of Object.entries(item as Record<string, Operation>)) {
-      delete op.security;
+      // A token, when the server requires one.
+      op.security = [{ bearerAuth: [] }, {}];
       const responses: NonNullable<Operation['responses']> = {};
-      for (const [code, response] of Object.entries(op.responses ?? {})) {
+      const withAuth: NonNullable<Operation['responses']> = { ...op.responses, 401: {}, 403: {} };
+      for (const [code, response] of Object.entries(withAuth)) {
         const status = Number(code);
-        if (status === 401 || status === 403) continue;
         if (status >= 400 || code === 'default') {
           responses[code] = {
             description: ERROR_DESCRIPTIONS[status] ?? response.description ?? 'Error',

@@ -33,7 +33,7 @@ function toProblems(errors: ErrorObject[] | null | undefined, prefix: (string | 
 }
 
 /** A fresh validator: each schema gets its own, so one type's `$id`s never meet another's. */
-const newAjv = () => addFormats.default(new Ajv({ allErrors: true, strict: false, code: { regExp: re2 } }));
+const newAjv = () => addFormats.default(new Ajv({ allErrors: true, strict: false, logger: false, code: { regExp: re2 } }));
 
 /**
  * Validates task parameters against their type's `parameters_schema` (JSON Schema, draft-07 by
