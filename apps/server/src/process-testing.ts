@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readResponse, type TestResponse } from './testing.js';
 
 const serverDir = fileURLToPath(new URL('..', import.meta.url));
 const LISTENING = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/;
@@ -104,11 +105,7 @@ export function removeTempDirs(): void {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 }
 
-export interface ApiResponse {
-  status: number;
-  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any -- tests inspect arbitrary JSON
-  text: string;
-}
+export type ApiResponse = TestResponse;
 
 /**
  * One JSON request. Rejects only when no HTTP answer arrived (connection refused or reset,
@@ -121,14 +118,7 @@ export async function api(url: string, method: string, path: string, body?: unkn
     body: body === undefined ? undefined : JSON.stringify(body),
     signal: AbortSignal.timeout(timeoutMs),
   });
-  const text = await response.text();
-  let parsed: unknown;
-  try {
-    parsed = text ? JSON.parse(text) : undefined;
-  } catch {
-    parsed = undefined;
-  }
-  return { status: response.status, body: parsed, text };
+  return readResponse(response);
 }
 
 /** Polls `probe` until it returns a value other than undefined, or fails after `timeoutMs`. */

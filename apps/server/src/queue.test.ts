@@ -4,6 +4,7 @@
  * validation and concurrent claims. Every test makes its own task type and claims only from it,
  * so tests never see each other's tasks.
  */
+import type { Task } from '@prismq/db';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startTestServer, type TestResponse, type TestServer } from './testing.js';
 
@@ -15,22 +16,8 @@ afterAll(() => server.close());
 
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 
-interface WireTask {
-  id: number;
-  task_type_id: number;
-  status: string;
-  priority: number;
-  attempts: number;
-  max_attempts: number;
-  run_at: string;
-  worker_id: string | null;
-  lease_id: string | null;
-  lease_expires_at: string | null;
-  error_message: string | null;
-  completed_at: string | null;
-  result: unknown;
-  parameters: Record<string, unknown>;
-}
+/** A task as the API returns it. */
+type WireTask = Task;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 

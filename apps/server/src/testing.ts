@@ -25,6 +25,18 @@ export interface TestResponse {
   body: any; // eslint-disable-line @typescript-eslint/no-explicit-any -- tests inspect arbitrary JSON
 }
 
+/** Reads a response whole, parsing its body as JSON when it is JSON. */
+export async function readResponse(response: Response): Promise<TestResponse> {
+  const text = await response.text();
+  let body: unknown;
+  try {
+    body = text ? JSON.parse(text) : undefined;
+  } catch {
+    body = undefined;
+  }
+  return { status: response.status, headers: response.headers, text, body };
+}
+
 /**
  * A real server on an ephemeral loopback port with a temporary SQLite database, for tests.
  * `close()` stops it and deletes the database.
@@ -50,15 +62,7 @@ export async function startTestServer(options: Omit<AppOptions, 'store'> = {}): 
         init.body = typeof body === 'string' ? body : JSON.stringify(body);
         (init.headers as Record<string, string>)['content-type'] ??= 'application/json';
       }
-      const response = await fetch(url + path, init);
-      const text = await response.text();
-      let parsed: unknown;
-      try {
-        parsed = text ? JSON.parse(text) : undefined;
-      } catch {
-        parsed = undefined;
-      }
-      return { status: response.status, headers: response.headers, text, body: parsed };
+      return readResponse(await fetch(url + path, init));
     },
     async close() {
       await app.close();
