@@ -2,11 +2,11 @@
  * The queue: claiming under a lease, heartbeats, settling, cancel and retry, and tidying
  * expired leases. Each function is one transaction; claims are a single UPDATE … RETURNING.
  */
-import { and, eq, sql } from 'drizzle-orm';
+import { and, eq, inArray, sql } from 'drizzle-orm';
 import { ConflictError, LeaseLostError, taskNotFound } from '../errors.js';
 import { taskList, taskTypes } from '../schema.js';
 import type { ClaimFilter, ClaimRequest, Lease } from '../store.js';
-import type { Task, TaskType } from '../types.js';
+import type { Task, TaskStatus, TaskType } from '../types.js';
 import type { SqliteDb } from './database.js';
 import { addSeconds, nowIso } from './util.js';
 
@@ -173,32 +173,30 @@ export function failTask(db: SqliteDb, id: number, lease: Lease, errorMessage: s
   );
 }
 
-export function cancelTask(db: SqliteDb, id: number): Task {
-  const now = nowIso();
+/**
+ * Moves a task from one of the `from` statuses with `changes`; ConflictError naming `action`
+ * when it is in another status.
+ */
+function transition(db: SqliteDb, id: number, from: TaskStatus[], changes: Partial<Task>, action: string): Task {
   const row = db
     .update(taskList)
-    .set({ status: 'cancelled', completed_at: now, updated_at: now, lease_expires_at: null })
-    .where(and(eq(taskList.id, id), sql`${taskList.status} IN ('pending', 'running')`))
+    .set({ ...changes, updated_at: nowIso() })
+    .where(and(eq(taskList.id, id), inArray(taskList.status, from)))
     .returning()
     .get();
   if (row) return row;
   const current = db.select({ status: taskList.status }).from(taskList).where(eq(taskList.id, id)).get();
   if (!current) throw taskNotFound(id);
-  throw new ConflictError(`Task ${id} is ${current.status}: only pending or running tasks can be cancelled`);
+  throw new ConflictError(`Task ${id} is ${current.status}: only ${from.join(' or ')} tasks can be ${action}`);
+}
+
+export function cancelTask(db: SqliteDb, id: number): Task {
+  return transition(db, id, ['pending', 'running'], { status: 'cancelled', completed_at: nowIso(), lease_expires_at: null }, 'cancelled');
 }
 
 export function retryTask(db: SqliteDb, id: number): Task {
-  const now = nowIso();
-  const row = db
-    .update(taskList)
-    .set({ status: 'pending', attempts: 0, run_at: now, updated_at: now, completed_at: null, lease_expires_at: null })
-    .where(and(eq(taskList.id, id), sql`${taskList.status} IN ('failed', 'cancelled')`))
-    .returning()
-    .get();
-  if (row) return row;
-  const current = db.select({ status: taskList.status }).from(taskList).where(eq(taskList.id, id)).get();
-  if (!current) throw taskNotFound(id);
-  throw new ConflictError(`Task ${id} is ${current.status}: only failed or cancelled tasks can be retried`);
+  const changes = { status: 'pending', attempts: 0, run_at: nowIso(), completed_at: null, lease_expires_at: null } as const;
+  return transition(db, id, ['failed', 'cancelled'], changes, 'retried');
 }
 
 export function sweepExpiredLeases(db: SqliteDb): ExpiredLeases {
