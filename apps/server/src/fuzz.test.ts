@@ -892,8 +892,17 @@ describe('fuzz: every REST operation over real HTTP', () => {
       fc.asyncProperty(unicodeCall, fc.boolean(), async (call, viaTrpc) => {
         const req = viaTrpc ? trpcRequest(call) : restRequest(call);
         const size = typeof req.body === 'string' ? Buffer.byteLength(req.body) : 0;
-        // Over the limit: 413, unless a very long path id has already earned a 431.
-        await exchange(req, size > BODY_LIMIT && req.path.length < 4096 ? 413 : undefined);
+        // Over the limit: 413, unless a very long path id has already earned a 431, or a path
+        // that is not valid percent-encoding a 400, before the body is read.
+        const pathDecodes = (() => {
+          try {
+            decodeURIComponent(req.path);
+            return true;
+          } catch {
+            return false;
+          }
+        })();
+        await exchange(req, size > BODY_LIMIT && req.path.length < 4096 && pathDecodes ? 413 : undefined);
       }),
       300,
     );
