@@ -59,8 +59,9 @@ export const taskList = sqliteTable(
     idempotency_key: text('idempotency_key'),
   },
   (t) => [
-    // Claiming: pending tasks in priority, then run_at, then id order.
-    index('task_list_pending_idx').on(t.priority, t.run_at, t.id).where(sql`status = 'pending'`),
+    // Claiming: each type's pending tasks in priority, then run_at, then id order, so that one
+    // type's backlog is never scanned by workers of another.
+    index('task_list_pending_type_idx').on(t.task_type_id, t.priority, t.run_at, t.id).where(sql`status = 'pending'`),
     // Claiming and sweeping: running tasks whose lease has run out.
     index('task_list_lease_idx').on(t.lease_expires_at).where(sql`status = 'running'`),
     // Retention: finished tasks by when they finished.
@@ -70,6 +71,7 @@ export const taskList = sqliteTable(
     index('task_list_created_idx').on(t.created_at, t.id),
     index('task_list_type_created_idx').on(t.task_type_id, t.created_at, t.id),
     index('task_list_status_created_idx').on(t.status, t.created_at, t.id),
+    index('task_list_type_status_created_idx').on(t.task_type_id, t.status, t.created_at, t.id),
   ],
 );
 

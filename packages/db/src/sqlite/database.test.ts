@@ -2,13 +2,15 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { Placeholder } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { TaskFilter } from '../store.js';
 import { MIGRATIONS_FOLDER, openSqlite, type SqliteDb } from './database.js';
 import { SqliteTaskStore } from './store.js';
-import { listTasksQuery } from './tasks.js';
+import { claimStatement } from './queue.js';
+import { listTasksStatement } from './tasks.js';
 
 const dirs: string[] = [];
 const opened: SqliteDb[] = [];
@@ -71,21 +73,55 @@ describe('openSqlite', () => {
     await second.close();
   });
 
-  it.each<[string, TaskFilter]>([
-    ['no filter', { limit: 100 }],
-    ['task_type_id', { task_type_id: 1, limit: 100 }],
-    ['status', { status: 'pending', limit: 100 }],
-    ['task_type_id and status', { task_type_id: 1, status: 'pending', limit: 100 }],
-  ])('lists tasks through an index, without sorting, with %s', (_case, filter) => {
-    const db = open(tempPath());
-    const { sql, params } = listTasksQuery(db, filter).toSQL();
-    const plan = db.$client
-      .prepare(`explain query plan ${sql}`)
+  /** The query plan of a prepared statement, with its placeholders bound from `values`. */
+  function planOf(db: SqliteDb, query: { sql: string; params: unknown[] }, values: Record<string, unknown>): string {
+    const params = query.params.map((param) => (param instanceof Placeholder ? values[param.name] : param));
+    return db.$client
+      .prepare(`explain query plan ${query.sql}`)
       .all(...params)
       .map((row) => (row as { detail: string }).detail)
       .join('\n');
-    expect(plan).toMatch(/USING (COVERING )?INDEX task_list_/);
-    expect(plan).not.toMatch(/SCAN task_list$|TEMP B-TREE/m);
+  }
+
+  /** 20,000 tasks of 4 types, mostly pending, some completed or failed, as a busy queue has. */
+  function populated(): SqliteDb {
+    const db = open(tempPath());
+    db.$client.exec(`
+      insert into task_types (name, created_at) values ('a', '2026-01-01'), ('b', '2026-01-01'), ('c', '2026-01-01'), ('d', '2026-01-01');
+      with recursive n(i) as (select 1 union all select i + 1 from n where i < 20000)
+      insert into task_list (task_type_id, status, created_at, run_at)
+      select 1 + i % 4, case when i % 10 = 0 then 'completed' when i % 97 = 0 then 'failed' else 'pending' end,
+             strftime('%Y-%m-%dT%H:%M:%fZ', '2026-01-01', '+' || i || ' seconds'), '2026-01-01'
+        from n;
+    `);
+    return db;
+  }
+
+  describe.each([
+    ['without statistics', false],
+    ['after ANALYZE', true],
+  ])('on a populated database, %s', (_case, analyze) => {
+    it.each<[string, TaskFilter, string]>([
+      ['no filter', { limit: 100 }, 'task_list_created_idx'],
+      ['task_type_id', { task_type_id: 1, limit: 100 }, 'task_list_type_created_idx'],
+      ['status', { status: 'failed', limit: 100 }, 'task_list_status_created_idx'],
+      ['task_type_id and status', { task_type_id: 1, status: 'failed', limit: 100 }, 'task_list_type_status_created_idx'],
+    ])('lists tasks through an index, without sorting, with %s', (_filter, filter, index) => {
+      const db = populated();
+      if (analyze) db.$client.exec('analyze');
+      const plan = planOf(db, listTasksStatement(db, filter).getQuery(), { ...filter });
+      expect(plan).toMatch(new RegExp(`USING (COVERING )?INDEX ${index}\\b`));
+      expect(plan).not.toMatch(/SCAN task_list$|TEMP B-TREE/m);
+    });
+
+    it("claims through each type's pending index, never reading another type's backlog", () => {
+      const db = populated();
+      if (analyze) db.$client.exec('analyze');
+      const values = { type_0: 2, type_1: 3, now: '2026-06-01', limit: 10, worker_id: 'w', lease_expires_at: '2026-06-01' };
+      const plan = planOf(db, claimStatement(db, 2).getQuery(), values);
+      expect(plan.match(/USING (COVERING )?INDEX task_list_pending_type_idx/g)).toHaveLength(2);
+      expect(plan).not.toMatch(/SCAN task_list\b/);
+    });
   });
 });
 

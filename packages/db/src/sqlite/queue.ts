@@ -2,33 +2,131 @@
  * The queue: claiming under a lease, heartbeats, settling, cancel and retry, and tidying
  * expired leases. Each function is one transaction; claims are a single UPDATE … RETURNING.
  */
-import { and, eq, inArray, sql } from 'drizzle-orm';
+import { and, eq, inArray, sql, type SQL } from 'drizzle-orm';
 import { ConflictError, LeaseLostError, taskNotFound } from '../errors.js';
 import { taskList, taskTypes } from '../schema.js';
 import type { ClaimFilter, ClaimRequest, Lease } from '../store.js';
 import type { Task, TaskStatus, TaskType } from '../types.js';
 import type { SqliteDb } from './database.js';
-import { addSeconds, nowIso } from './util.js';
+import { addSeconds, nowIso, preparedPer } from './util.js';
 
-/** The ids of the active types a claim may take, as a JSON array for `json_each`. */
-function eligibleTypeIds(db: SqliteDb, filter: ClaimFilter): string {
-  // A list that is given but empty matches nothing; no list at all matches every active type.
-  const byId = filter.task_type_ids ? JSON.stringify(filter.task_type_ids) : null;
-  const byName = filter.task_types ? JSON.stringify(filter.task_types) : null;
-  const ids = db
-    .select({ id: taskTypes.id })
-    .from(taskTypes)
-    .where(
-      and(
-        eq(taskTypes.is_active, true),
-        byId === null && byName === null
-          ? undefined
-          : sql`(${taskTypes.id} IN (SELECT value FROM json_each(${byId})) OR ${taskTypes.name} IN (SELECT value FROM json_each(${byName})))`,
-      ),
-    )
-    .all()
-    .map((row) => row.id);
-  return JSON.stringify(ids);
+const p = sql.placeholder;
+
+/** Up to this many eligible types, a claim walks each type's pending index; beyond, one scan. */
+const MAX_TYPES_PER_CLAIM_UNION = 50;
+
+/**
+ * The ids of pending, due tasks of the eligible types, best first: priority, then run_at, then id.
+ * Each type's best come from its own index, so a large backlog of another type is never read.
+ */
+function claimCandidates(typeCount: number): SQL {
+  if (typeCount > MAX_TYPES_PER_CLAIM_UNION) {
+    return sql`SELECT id FROM task_list
+       WHERE status = 'pending' AND run_at <= ${p('now')} AND task_type_id IN (SELECT value FROM json_each(${p('type_ids')}))
+       ORDER BY priority, run_at, id LIMIT ${p('limit')}`;
+  }
+  const perType = Array.from(
+    { length: typeCount },
+    (_, i) => sql`SELECT * FROM (SELECT id, priority, run_at FROM task_list
+       WHERE status = 'pending' AND task_type_id = ${p(`type_${i}`)} AND run_at <= ${p('now')}
+       ORDER BY priority, run_at, id LIMIT ${p('limit')})`,
+  );
+  return sql`SELECT id FROM (${sql.join(perType, sql` UNION ALL `)}) ORDER BY priority, run_at, id LIMIT ${p('limit')}`;
+}
+
+const statements = preparedPer((db: SqliteDb) => {
+  const expired = and(eq(taskList.status, 'running'), sql`${taskList.lease_expires_at} <= ${p('now')}`);
+  const held = and(
+    eq(taskList.id, p('id')),
+    eq(taskList.status, 'running'),
+    eq(taskList.lease_id, p('lease_id')),
+    eq(taskList.worker_id, p('worker_id')),
+  );
+  const claims = new Map<number, ReturnType<typeof claimStatement>>();
+  const claimStatement = (typeCount: number) =>
+    db
+      .update(taskList)
+      .set({
+        status: 'running',
+        attempts: sql`${taskList.attempts} + 1`,
+        worker_id: sql`${p('worker_id')}`,
+        lease_id: sql`lower(hex(randomblob(16)))`,
+        lease_expires_at: sql`${p('lease_expires_at')}`,
+        started_at: sql`${p('now')}`,
+        updated_at: sql`${p('now')}`,
+      })
+      .where(sql`${taskList.id} IN (${claimCandidates(typeCount)})`)
+      .returning()
+      .prepare();
+  return {
+    activeTypes: db.select({ id: taskTypes.id }).from(taskTypes).where(eq(taskTypes.is_active, true)).prepare(),
+    // A list that is given but empty matches nothing; either list matching is enough.
+    activeTypesIn: db
+      .select({ id: taskTypes.id })
+      .from(taskTypes)
+      .where(
+        and(
+          eq(taskTypes.is_active, true),
+          sql`(${taskTypes.id} IN (SELECT value FROM json_each(${p('ids')})) OR ${taskTypes.name} IN (SELECT value FROM json_each(${p('names')})))`,
+        ),
+      )
+      .prepare(),
+    /** The claim for a number of eligible types, prepared on first use. */
+    claim(typeCount: number) {
+      const key = Math.min(typeCount, MAX_TYPES_PER_CLAIM_UNION + 1);
+      let statement = claims.get(key);
+      if (!statement) claims.set(key, (statement = claimStatement(key)));
+      return statement;
+    },
+    expireFailed: db
+      .update(taskList)
+      .set({
+        status: 'failed',
+        error_message: sql`'Lease expired after ' || ${taskList.attempts} || ' of ' || ${taskList.max_attempts} || ' attempts'`,
+        completed_at: sql`${p('now')}`,
+        updated_at: sql`${p('now')}`,
+        lease_expires_at: null,
+      })
+      .where(and(expired, sql`${taskList.attempts} >= ${taskList.max_attempts}`))
+      .returning({ task_type_id: taskList.task_type_id })
+      .prepare(),
+    expireReleased: db
+      .update(taskList)
+      .set({ status: 'pending', error_message: 'Lease expired', updated_at: sql`${p('now')}`, lease_expires_at: null })
+      .where(expired)
+      .returning({ task_type_id: taskList.task_type_id })
+      .prepare(),
+    task: db.select().from(taskList).where(eq(taskList.id, p('id'))).prepare(),
+    type: db.select().from(taskTypes).where(eq(taskTypes.id, p('id'))).prepare(),
+    heartbeat: db
+      .update(taskList)
+      .set({ lease_expires_at: sql`${p('lease_expires_at')}`, updated_at: sql`${p('now')}` })
+      .where(held)
+      .returning()
+      .prepare(),
+    complete: db
+      .update(taskList)
+      .set({ status: 'completed', result: sql`${p('result')}`, completed_at: sql`${p('now')}`, updated_at: sql`${p('now')}`, lease_expires_at: null })
+      .where(held)
+      .returning()
+      .prepare(),
+  };
+});
+
+/** The prepared claim for a number of eligible types (its plan is checked in a test). */
+export const claimStatement = (db: SqliteDb, typeCount: number) => statements(db).claim(typeCount);
+
+/** The ids of the active types a claim may take. */
+function eligibleTypeIds(db: SqliteDb, filter: ClaimFilter): number[] {
+  const prepared = statements(db);
+  const rows =
+    filter.task_type_ids === undefined && filter.task_types === undefined
+      ? prepared.activeTypes.all()
+      : prepared.activeTypesIn.all({
+          ids: filter.task_type_ids ? JSON.stringify(filter.task_type_ids) : null,
+          names: filter.task_types ? JSON.stringify(filter.task_types) : null,
+        });
+  return rows.map((row) => row.id);
 }
 
 /** How many tasks of each type an operation touched. */
@@ -50,25 +148,9 @@ export interface ExpiredLeases {
 }
 
 export function expireLeases(db: SqliteDb, now: string): ExpiredLeases {
-  const expired = and(eq(taskList.status, 'running'), sql`${taskList.lease_expires_at} <= ${now}`);
-  const failed = db
-    .update(taskList)
-    .set({
-      status: 'failed',
-      error_message: sql`'Lease expired after ' || ${taskList.attempts} || ' of ' || ${taskList.max_attempts} || ' attempts'`,
-      completed_at: now,
-      updated_at: now,
-      lease_expires_at: null,
-    })
-    .where(and(expired, sql`${taskList.attempts} >= ${taskList.max_attempts}`))
-    .returning({ task_type_id: taskList.task_type_id })
-    .all();
-  const released = db
-    .update(taskList)
-    .set({ status: 'pending', error_message: 'Lease expired', updated_at: now, lease_expires_at: null })
-    .where(expired)
-    .returning({ task_type_id: taskList.task_type_id })
-    .all();
+  const prepared = statements(db);
+  const failed = prepared.expireFailed.all({ now });
+  const released = prepared.expireReleased.all({ now });
   return { released: countByType(released), failed: countByType(failed) };
 }
 
@@ -79,23 +161,17 @@ export function claimTasks(db: SqliteDb, request: ClaimRequest): { tasks: Task[]
       // Expired leases first, so that their tasks compete for this claim like any pending task.
       const expired = expireLeases(db, now);
       const typeIds = eligibleTypeIds(db, request);
-      const candidates = sql`SELECT id FROM task_list
-         WHERE status = 'pending' AND run_at <= ${now} AND task_type_id IN (SELECT value FROM json_each(${typeIds}))
-         ORDER BY priority, run_at, id LIMIT ${request.limit}`;
-      const claimed = db
-        .update(taskList)
-        .set({
-          status: 'running',
-          attempts: sql`${taskList.attempts} + 1`,
+      if (typeIds.length === 0) return { tasks: [], expired };
+      const claimed = statements(db)
+        .claim(typeIds.length)
+        .all({
+          ...Object.fromEntries(typeIds.map((id, i) => [`type_${i}`, id])),
+          type_ids: JSON.stringify(typeIds),
+          now,
+          limit: request.limit,
           worker_id: request.worker_id,
-          lease_id: sql`lower(hex(randomblob(16)))`,
           lease_expires_at: addSeconds(now, request.lease_seconds),
-          started_at: now,
-          updated_at: now,
-        })
-        .where(sql`${taskList.id} IN (${candidates})`)
-        .returning()
-        .all();
+        });
       const tasks = claimed.sort((a, b) => a.priority - b.priority || a.run_at.localeCompare(b.run_at) || a.id - b.id);
       return { tasks, expired };
     },
@@ -104,7 +180,7 @@ export function claimTasks(db: SqliteDb, request: ClaimRequest): { tasks: Task[]
 }
 
 export function nextClaimableAt(db: SqliteDb, filter: ClaimFilter): string | null {
-  const typeIds = eligibleTypeIds(db, filter);
+  const typeIds = JSON.stringify(eligibleTypeIds(db, filter));
   const row = db.get<{ at: string | null }>(sql`SELECT min(at) AS at FROM (
       SELECT min(run_at) AS at FROM task_list
        WHERE status = 'pending' AND task_type_id IN (SELECT value FROM json_each(${typeIds}))
@@ -113,6 +189,19 @@ export function nextClaimableAt(db: SqliteDb, filter: ClaimFilter): string | nul
        WHERE status = 'running' AND attempts < max_attempts AND task_type_id IN (SELECT value FROM json_each(${typeIds}))
     )`);
   return row?.at ?? null;
+}
+
+/** Why a settle found no task held by `lease`: not found, or LeaseLostError saying why. */
+function leaseLost(db: SqliteDb, id: number, lease: Lease): never {
+  const current = statements(db).task.get({ id });
+  if (!current) throw taskNotFound(id);
+  const why =
+    current.status !== 'running'
+      ? `it is ${current.status}`
+      : current.lease_id === lease.lease_id
+        ? `it is leased to another worker`
+        : `its lease was taken over by a newer claim`;
+  throw new LeaseLostError(`Task ${id} is not leased to worker '${lease.worker_id}' with lease '${lease.lease_id}': ${why}`);
 }
 
 /** Applies `changes` to a task only while `lease` still holds it; else says why not. */
@@ -130,25 +219,21 @@ function settle(db: SqliteDb, id: number, lease: Lease, changes: Partial<Task>):
     )
     .returning()
     .get();
-  if (row) return row;
-  const current = db.select().from(taskList).where(eq(taskList.id, id)).get();
-  if (!current) throw taskNotFound(id);
-  const why =
-    current.status !== 'running'
-      ? `it is ${current.status}`
-      : current.lease_id === lease.lease_id
-        ? `it is leased to another worker`
-        : `its lease was taken over by a newer claim`;
-  throw new LeaseLostError(`Task ${id} is not leased to worker '${lease.worker_id}' with lease '${lease.lease_id}': ${why}`);
+  return row ?? leaseLost(db, id, lease);
 }
 
+const held = (id: number, lease: Lease) => ({ id, lease_id: lease.lease_id, worker_id: lease.worker_id });
+
 export function heartbeatTask(db: SqliteDb, id: number, lease: Lease, leaseSeconds: number): Task {
-  return settle(db, id, lease, { lease_expires_at: addSeconds(nowIso(), leaseSeconds) });
+  const now = nowIso();
+  const row = statements(db).heartbeat.get({ ...held(id, lease), now, lease_expires_at: addSeconds(now, leaseSeconds) });
+  return row ?? leaseLost(db, id, lease);
 }
 
 export function completeTask(db: SqliteDb, id: number, lease: Lease, result: unknown): Task {
-  const now = nowIso();
-  return settle(db, id, lease, { status: 'completed', result: result ?? null, completed_at: now, lease_expires_at: null });
+  const encoded = result === undefined || result === null ? null : JSON.stringify(result);
+  const row = statements(db).complete.get({ ...held(id, lease), now: nowIso(), result: encoded });
+  return row ?? leaseLost(db, id, lease);
 }
 
 /** Exponential backoff with equal jitter: half the delay fixed, half random. */
@@ -159,11 +244,11 @@ export function retryDelaySeconds(type: Pick<TaskType, 'retry_base_seconds' | 'r
 
 export function failTask(db: SqliteDb, id: number, lease: Lease, errorMessage: string, retry: boolean): Task {
   return db.transaction(
-    (tx) => {
-      const current = tx.select().from(taskList).where(eq(taskList.id, id)).get();
+    () => {
+      const current = statements(db).task.get({ id });
       const now = nowIso();
       if (current && retry && current.attempts < current.max_attempts) {
-        const type = tx.select().from(taskTypes).where(eq(taskTypes.id, current.task_type_id)).get()!;
+        const type = statements(db).type.get({ id: current.task_type_id })!;
         const runAt = addSeconds(now, retryDelaySeconds(type, current.attempts));
         return settle(db, id, lease, { status: 'pending', error_message: errorMessage, run_at: runAt, lease_expires_at: null });
       }

@@ -4,6 +4,7 @@ import { ParameterValidator } from '../parameters.js';
 import type { TaskEvent, TaskStore } from '../store.js';
 import type { Task } from '../types.js';
 import { openSqlite, type OpenSqliteOptions, type SqliteDb } from './database.js';
+import { GroupCommit } from './group-commit.js';
 import * as queue from './queue.js';
 import * as taskTypes from './task-types.js';
 import * as tasks from './tasks.js';
@@ -12,9 +13,10 @@ import * as tokens from './tokens.js';
 type Args<K extends keyof TaskStore> = TaskStore[K] extends (...args: infer A) => unknown ? A : never;
 
 /**
- * The embedded store: one SQLite file. better-sqlite3 is synchronous, so every method runs its
- * transaction to completion before its promise settles; the async signature is the contract that
- * other engines share.
+ * The embedded store: one SQLite file. better-sqlite3 is synchronous: reads run at once, and
+ * writes are grouped, those asked for in one turn of the event loop sharing one transaction and
+ * one fsync (see GroupCommit); a write's promise settles once it is committed. The async
+ * signature is the contract that other engines share.
  */
 export class SqliteTaskStore implements TaskStore {
   readonly db: SqliteDb;
@@ -22,8 +24,16 @@ export class SqliteTaskStore implements TaskStore {
   private readonly events = new EventEmitter().setMaxListeners(0);
   private readonly touched = new Map<number, number>();
 
+  private readonly writes: GroupCommit;
+
   constructor(path: string, options?: OpenSqliteOptions) {
     this.db = openSqlite(path, options);
+    this.writes = new GroupCommit(this.db.$client);
+  }
+
+  /** Runs a synchronous write in the next group commit. */
+  private write<T>(work: () => T): Promise<T> {
+    return this.writes.run(work);
   }
 
   private available<T>(value: T): T {
@@ -52,7 +62,7 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   async createTaskType(...args: Args<'createTaskType'>) {
-    return taskTypes.createTaskType(this.db, this.validator, ...args);
+    return this.write(() => taskTypes.createTaskType(this.db, this.validator, ...args));
   }
   async listTaskTypes(...args: Args<'listTaskTypes'>) {
     return taskTypes.listTaskTypes(this.db, ...args);
@@ -62,19 +72,19 @@ export class SqliteTaskStore implements TaskStore {
   }
   async updateTaskType(...args: Args<'updateTaskType'>) {
     // Re-activating a type can make its tasks claimable.
-    return this.available(taskTypes.updateTaskType(this.db, this.validator, ...args));
+    return this.available(await this.write(() => taskTypes.updateTaskType(this.db, this.validator, ...args)));
   }
   async deactivateTaskType(...args: Args<'deactivateTaskType'>) {
-    taskTypes.deactivateTaskType(this.db, ...args);
+    await this.write(() => taskTypes.deactivateTaskType(this.db, ...args));
   }
 
   async createTask(...args: Args<'createTask'>) {
-    const created = tasks.createTask(this.db, this.validator, ...args);
+    const created = await this.write(() => tasks.createTask(this.db, this.validator, ...args));
     if (created.created) this.emit('created', created.task);
     return this.available(created);
   }
   async createTasks(...args: Args<'createTasks'>) {
-    const created = tasks.createTasks(this.db, this.validator, ...args);
+    const created = await this.write(() => tasks.createTasks(this.db, this.validator, ...args));
     this.emit('created', created);
     return this.available(created);
   }
@@ -85,14 +95,14 @@ export class SqliteTaskStore implements TaskStore {
     return tasks.getTask(this.db, ...args);
   }
   async updateTask(...args: Args<'updateTask'>) {
-    return this.available(tasks.updateTask(this.db, this.validator, ...args));
+    return this.available(await this.write(() => tasks.updateTask(this.db, this.validator, ...args)));
   }
   async deleteTask(...args: Args<'deleteTask'>) {
-    tasks.deleteTask(this.db, ...args);
+    await this.write(() => tasks.deleteTask(this.db, ...args));
   }
 
   async claimTasks(...args: Args<'claimTasks'>) {
-    const { tasks: claimed, expired } = queue.claimTasks(this.db, ...args);
+    const { tasks: claimed, expired } = await this.write(() => queue.claimTasks(this.db, ...args));
     this.expired(expired);
     this.emit('claimed', claimed);
     return claimed;
@@ -101,46 +111,46 @@ export class SqliteTaskStore implements TaskStore {
     return queue.nextClaimableAt(this.db, ...args);
   }
   async heartbeatTask(...args: Args<'heartbeatTask'>) {
-    return queue.heartbeatTask(this.db, ...args);
+    return this.write(() => queue.heartbeatTask(this.db, ...args));
   }
   async completeTask(...args: Args<'completeTask'>) {
-    const task = queue.completeTask(this.db, ...args);
+    const task = await this.write(() => queue.completeTask(this.db, ...args));
     this.emit('completed', task);
     return task;
   }
   async failTask(...args: Args<'failTask'>) {
-    const task = queue.failTask(this.db, ...args);
+    const task = await this.write(() => queue.failTask(this.db, ...args));
     this.emit(task.status === 'failed' ? 'failed' : 'retried', task);
     return this.available(task);
   }
   async cancelTask(...args: Args<'cancelTask'>) {
-    const task = queue.cancelTask(this.db, ...args);
+    const task = await this.write(() => queue.cancelTask(this.db, ...args));
     this.emit('cancelled', task);
     return task;
   }
   async retryTask(...args: Args<'retryTask'>) {
-    const task = queue.retryTask(this.db, ...args);
+    const task = await this.write(() => queue.retryTask(this.db, ...args));
     this.emit('retried', task);
     return this.available(task);
   }
   async sweepExpiredLeases() {
-    return this.expired(queue.sweepExpiredLeases(this.db));
+    return this.expired(await this.write(() => queue.sweepExpiredLeases(this.db)));
   }
   async deleteFinishedTasks(...args: Args<'deleteFinishedTasks'>) {
-    return tasks.deleteFinishedTasks(this.db, ...args);
+    return this.write(() => tasks.deleteFinishedTasks(this.db, ...args));
   }
   async countTasks() {
     return tasks.countTasks(this.db);
   }
 
   async createToken(...args: Args<'createToken'>) {
-    return tokens.createToken(this.db, ...args);
+    return this.write(() => tokens.createToken(this.db, ...args));
   }
   async listTokens() {
     return tokens.listTokens(this.db);
   }
   async revokeToken(...args: Args<'revokeToken'>) {
-    return tokens.revokeToken(this.db, ...args);
+    return this.write(() => tokens.revokeToken(this.db, ...args));
   }
   async hasActiveTokens() {
     return tokens.hasActiveTokens(this.db);
@@ -150,7 +160,7 @@ export class SqliteTaskStore implements TaskStore {
     // last_used_at is kept to the minute: no write on every request.
     if (token && (this.touched.get(token.id) ?? 0) < Date.now() - 60_000) {
       this.touched.set(token.id, Date.now());
-      tokens.touchToken(this.db, token.id);
+      void this.write(() => tokens.touchToken(this.db, token.id)).catch(() => this.touched.delete(token.id));
     }
     return token;
   }
@@ -176,6 +186,7 @@ export class SqliteTaskStore implements TaskStore {
 
   async close(): Promise<void> {
     if (!this.db.$client.open) return;
+    this.writes.flush();
     this.db.$client.pragma('wal_checkpoint(TRUNCATE)');
     this.db.$client.close();
   }

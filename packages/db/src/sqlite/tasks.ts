@@ -5,56 +5,82 @@ import { taskList, taskTypes } from '../schema.js';
 import type { CreatedTask, TaskCount, TaskCreate, TaskFilter, TaskUpdate } from '../store.js';
 import type { Task, TaskStatus } from '../types.js';
 import type { SqliteDb } from './database.js';
-import { addSeconds, isUniqueViolation, nowIso, withoutUndefined } from './util.js';
+import { addSeconds, isUniqueViolation, nowIso, preparedPer, withoutUndefined } from './util.js';
 
 const FINISHED: ReadonlySet<TaskStatus> = new Set(['completed', 'failed', 'cancelled']);
 
-type Tx = SqliteDb | Parameters<Parameters<SqliteDb['transaction']>[0]>[0];
+const p = sql.placeholder;
 
+const statements = preparedPer((db: SqliteDb) => {
+  const newestFirst = [desc(taskList.created_at), desc(taskList.id)] as const;
+  const list = (where: SQL | undefined) => db.select().from(taskList).where(where).orderBy(...newestFirst).limit(p('limit')).prepare();
+  return {
+    type: db.select().from(taskTypes).where(eq(taskTypes.id, p('id'))).prepare(),
+    task: db.select().from(taskList).where(eq(taskList.id, p('id'))).prepare(),
+    byIdempotencyKey: db
+      .select()
+      .from(taskList)
+      .where(and(eq(taskList.task_type_id, p('task_type_id')), eq(taskList.idempotency_key, p('key'))))
+      .prepare(),
+    insert: db
+      .insert(taskList)
+      .values({
+        task_type_id: p('task_type_id'),
+        status: 'pending',
+        parameters: p('parameters'),
+        priority: p('priority'),
+        metadata: p('metadata'),
+        created_at: p('created_at'),
+        run_at: p('run_at'),
+        max_attempts: p('max_attempts'),
+        idempotency_key: p('idempotency_key'),
+      })
+      .returning()
+      .prepare(),
+    // One statement per combination of filters, each served by its own index.
+    list: {
+      all: list(undefined),
+      byType: list(eq(taskList.task_type_id, p('task_type_id'))),
+      byStatus: list(eq(taskList.status, p('status'))),
+      byTypeAndStatus: list(and(eq(taskList.task_type_id, p('task_type_id')), eq(taskList.status, p('status')))),
+    },
+  };
+});
 
-function findByIdempotencyKey(tx: Tx, typeId: number, key: string): Task | undefined {
-  return tx
-    .select()
-    .from(taskList)
-    .where(and(eq(taskList.task_type_id, typeId), eq(taskList.idempotency_key, key)))
-    .get();
+function findByIdempotencyKey(db: SqliteDb, typeId: number, key: string): Task | undefined {
+  return statements(db).byIdempotencyKey.get({ task_type_id: typeId, key });
 }
 
 /** Inserts one task inside a transaction; `path` prefixes the location of any validation problem. */
-function insertTask(tx: Tx, validator: ParameterValidator, input: TaskCreate, path: (string | number)[]): CreatedTask {
-  const type = tx.select().from(taskTypes).where(eq(taskTypes.id, input.task_type_id)).get();
+function insertTask(db: SqliteDb, validator: ParameterValidator, input: TaskCreate, path: (string | number)[]): CreatedTask {
+  const prepared = statements(db);
+  const type = prepared.type.get({ id: input.task_type_id });
   if (!type) throw taskTypeNotFound(input.task_type_id);
   // A repeated create returns the first task, even if its type has been deactivated since.
   if (input.idempotency_key !== undefined) {
-    const existing = findByIdempotencyKey(tx, input.task_type_id, input.idempotency_key);
+    const existing = findByIdempotencyKey(db, input.task_type_id, input.idempotency_key);
     if (existing) return { task: existing, created: false };
   }
   if (!type.is_active) throw new InvalidStateError(`Task type ${input.task_type_id} is not active`);
   const parameters = input.parameters ?? {};
   validator.validate(type, parameters, [...path, 'parameters']);
   const now = nowIso();
-  const runAt = input.run_at ?? (input.delay_seconds ? addSeconds(now, input.delay_seconds) : now);
-  const task = tx
-    .insert(taskList)
-    .values({
-      task_type_id: input.task_type_id,
-      status: 'pending',
-      parameters,
-      priority: input.priority ?? 100,
-      metadata: input.metadata ?? {},
-      created_at: now,
-      run_at: runAt,
-      max_attempts: input.max_attempts ?? type.max_attempts,
-      idempotency_key: input.idempotency_key ?? null,
-    })
-    .returning()
-    .get();
+  const task = prepared.insert.get({
+    task_type_id: input.task_type_id,
+    parameters,
+    priority: input.priority ?? 100,
+    metadata: input.metadata ?? {},
+    created_at: now,
+    run_at: input.run_at ?? (input.delay_seconds ? addSeconds(now, input.delay_seconds) : now),
+    max_attempts: input.max_attempts ?? type.max_attempts,
+    idempotency_key: input.idempotency_key ?? null,
+  })!;
   return { task, created: true };
 }
 
 export function createTask(db: SqliteDb, validator: ParameterValidator, input: TaskCreate): CreatedTask {
   try {
-    return db.transaction((tx) => insertTask(tx, validator, input, []), { behavior: 'immediate' });
+    return db.transaction(() => insertTask(db, validator, input, []), { behavior: 'immediate' });
   } catch (error) {
     // Another connection inserted the same idempotency key first: return its task.
     if (isUniqueViolation(error) && input.idempotency_key !== undefined) {
@@ -67,12 +93,12 @@ export function createTask(db: SqliteDb, validator: ParameterValidator, input: T
 
 export function createTasks(db: SqliteDb, validator: ParameterValidator, inputs: TaskCreate[]): Task[] {
   return db.transaction(
-    (tx) => {
+    () => {
       const problems: Problem[] = [];
       const tasks: Task[] = [];
       inputs.forEach((input, index) => {
         try {
-          tasks.push(insertTask(tx, validator, input, ['tasks', index]).task);
+          tasks.push(insertTask(db, validator, input, ['tasks', index]).task);
         } catch (error) {
           if (!(error instanceof ValidationError)) throw error;
           problems.push(...error.problems);
@@ -86,25 +112,19 @@ export function createTasks(db: SqliteDb, validator: ParameterValidator, inputs:
   );
 }
 
-/** The list query, newest first; its plan is checked to use an index for every filter. */
-export function listTasksQuery(db: SqliteDb, filter: TaskFilter) {
-  const conditions: SQL[] = [];
-  if (filter.task_type_id !== undefined) conditions.push(eq(taskList.task_type_id, filter.task_type_id));
-  if (filter.status !== undefined) conditions.push(eq(taskList.status, filter.status));
-  return db
-    .select()
-    .from(taskList)
-    .where(and(...conditions))
-    .orderBy(desc(taskList.created_at), desc(taskList.id))
-    .limit(filter.limit);
+/** The list statement for a filter, newest first; its plan is checked to use an index for every filter. */
+export function listTasksStatement(db: SqliteDb, filter: TaskFilter) {
+  const { list } = statements(db);
+  if (filter.task_type_id !== undefined) return filter.status !== undefined ? list.byTypeAndStatus : list.byType;
+  return filter.status !== undefined ? list.byStatus : list.all;
 }
 
 export function listTasks(db: SqliteDb, filter: TaskFilter): Task[] {
-  return listTasksQuery(db, filter).all();
+  return listTasksStatement(db, filter).all({ task_type_id: filter.task_type_id, status: filter.status, limit: filter.limit });
 }
 
 export function getTask(db: SqliteDb, id: number): Task {
-  const row = db.select().from(taskList).where(eq(taskList.id, id)).get();
+  const row = statements(db).task.get({ id });
   if (!row) throw taskNotFound(id);
   return row;
 }

@@ -4,7 +4,7 @@ import { ConflictError, NotFoundError } from '../errors.js';
 import { apiTokens } from '../schema.js';
 import type { ApiToken, TokenScope } from '../types.js';
 import type { SqliteDb } from './database.js';
-import { isUniqueViolation, nowIso } from './util.js';
+import { isUniqueViolation, nowIso, preparedPer } from './util.js';
 
 /** Tokens read `pq_<id>_<secret>`; the id finds the row, the secret is compared by hash. */
 const TOKEN_FORMAT = /^pq_(\d{1,15})_([A-Za-z0-9_-]{43})$/;
@@ -52,19 +52,25 @@ export function revokeToken(db: SqliteDb, nameOrId: string): ApiToken {
   return row;
 }
 
+// Asked on every request: prepared once per connection.
+const statements = preparedPer((db: SqliteDb) => ({
+  anyActive: db.select({ id: apiTokens.id }).from(apiTokens).where(isNull(apiTokens.revoked_at)).limit(1).prepare(),
+  active: db
+    .select({ ...listed, secret_hash: apiTokens.secret_hash })
+    .from(apiTokens)
+    .where(and(eq(apiTokens.id, sql.placeholder('id')), isNull(apiTokens.revoked_at)))
+    .prepare(),
+}));
+
 export function hasActiveTokens(db: SqliteDb): boolean {
-  return db.select({ id: apiTokens.id }).from(apiTokens).where(isNull(apiTokens.revoked_at)).limit(1).get() !== undefined;
+  return statements(db).anyActive.get() !== undefined;
 }
 
 /** The live token that `token` proves, or undefined. The secret is compared in constant time. */
 export function verifyToken(db: SqliteDb, token: string): ApiToken | undefined {
   const match = TOKEN_FORMAT.exec(token);
   if (!match) return undefined;
-  const row = db
-    .select({ ...listed, secret_hash: apiTokens.secret_hash })
-    .from(apiTokens)
-    .where(and(eq(apiTokens.id, Number(match[1])), isNull(apiTokens.revoked_at)))
-    .get();
+  const row = statements(db).active.get({ id: Number(match[1]) });
   // Hash even when there is no row, so that timing does not tell which ids exist.
   const presented = hashSecret(match[2]!);
   const stored = row ? Buffer.from(row.secret_hash, 'hex') : Buffer.alloc(presented.length);

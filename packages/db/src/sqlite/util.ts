@@ -16,3 +16,16 @@ export function isUniqueViolation(error: unknown): boolean {
   }
   return false;
 }
+
+/**
+ * Prepares a module's statements once per connection, on first use: drizzle builds and SQLite
+ * compiles each query once, and every later call only binds its parameters.
+ */
+export function preparedPer<Db extends object, T>(build: (db: Db) => T): (db: Db) => T {
+  const cache = new WeakMap<Db, T>();
+  return (db) => {
+    let statements = cache.get(db);
+    if (!statements) cache.set(db, (statements = build(db)));
+    return statements;
+  };
+}
