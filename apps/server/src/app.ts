@@ -79,6 +79,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       ...(logStream ? { stream: logStream } : {}),
     },
     bodyLimit,
+    // tRPC batches name every procedure in the path (`/trpc/tasks.complete,tasks.complete,…`).
+    routerOptions: { maxParamLength: 5000 },
     return503OnClosing: true,
     genReqId: requestId,
     // Errors found before routing (a malformed URL) get the `{"detail": ...}` body too.
@@ -168,13 +170,19 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   };
   const authenticate = createAuthenticator(store, auth, loopback);
   const longPolls = new LongPollLimiter(maxLongPolls);
-  const context = async (transport: Context['transport'], request: FastifyRequest, signal: AbortSignal): Promise<Context> => ({
-    store,
-    transport,
-    signal: AbortSignal.any([signal, shutdown.signal]),
-    auth: await authenticate(request.headers.authorization),
-    longPolls,
-  });
+  const context = async (transport: Context['transport'], request: FastifyRequest, signal: AbortSignal): Promise<Context> => {
+    let either: AbortSignal | undefined;
+    return {
+      store,
+      transport,
+      // Only long polls listen to it: combined on first use, not for every request.
+      get signal() {
+        return (either ??= AbortSignal.any([signal, shutdown.signal]));
+      },
+      auth: await authenticate(request.headers.authorization),
+      longPolls,
+    };
+  };
 
   await app.register(fastifyTRPCPlugin, {
     prefix: '/trpc',

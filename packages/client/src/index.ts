@@ -7,7 +7,7 @@
  * const task = await prismq.tasks.create.mutate({ task_type_id: type.id, priority: 10 });
  * ```
  */
-import { createTRPCClient, httpBatchLink, httpLink, TRPCClientError, type HTTPHeaders } from '@trpc/client';
+import { createTRPCClient, httpBatchLink, httpLink, splitLink, TRPCClientError, type HTTPHeaders } from '@trpc/client';
 import type { inferRouterError, inferRouterInputs, inferRouterOutputs } from '@trpc/server';
 import type { AppRouter } from '@prismq/server';
 
@@ -34,13 +34,17 @@ export interface PrismqClientOptions {
   /** A fetch implementation, if not the global one. */
   fetch?: typeof fetch;
   /**
-   * Send calls made in the same tick as one HTTP request (default true). Off for long polls,
-   * which would hold up the calls batched with them.
+   * Send calls made in the same tick as one HTTP request (default true). Claims always travel
+   * alone: a long poll would hold up the calls batched with it.
    */
   batch?: boolean;
 }
 
 export type PrismqClient = ReturnType<typeof createTRPCClient<AppRouter>>;
+
+/** Calls per batched request, and the longest URL a batch of queries may make. */
+const MAX_BATCH_ITEMS = 100;
+const MAX_URL_LENGTH = 8000;
 
 /** Creates a client whose procedures, inputs and results are typed from the server's router. */
 export function createPrismqClient(options: PrismqClientOptions): PrismqClient {
@@ -53,8 +57,17 @@ export function createPrismqClient(options: PrismqClientOptions): PrismqClient {
     },
     ...(options.fetch ? { fetch: options.fetch } : {}),
   };
+  const alone = httpLink(linkOptions);
   return createTRPCClient<AppRouter>({
-    links: [options.batch === false ? httpLink(linkOptions) : httpBatchLink(linkOptions)],
+    links: [
+      options.batch === false
+        ? alone
+        : splitLink({
+            condition: (op) => op.path === 'tasks.claim',
+            true: alone,
+            false: httpBatchLink({ ...linkOptions, maxItems: MAX_BATCH_ITEMS, maxURLLength: MAX_URL_LENGTH }),
+          }),
+    ],
   });
 }
 

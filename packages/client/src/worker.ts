@@ -75,13 +75,15 @@ export function createWorker<Types extends Record<string, object> = Record<strin
   const { handlers, concurrency = 1, leaseSeconds = 60, waitSeconds = 20, handleSignals = true } = options;
   const workerId = options.workerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const onError = options.onError ?? ((error: unknown) => console.error('[prismq worker]', error));
-  const client = createPrismqClient({ ...options, batch: false });
+  // Completes, fails and heartbeats made in the same tick share one request; claims go alone.
+  const client = createPrismqClient({ ...options, batch: true });
   const typeNames = Object.keys(handlers);
-  const handlerById = new Map<number, TaskHandler<never>>();
 
   let stopping = false;
   const stopClaiming = new AbortController();
   const running = new Set<Promise<void>>();
+  /** Outcomes on their way to the server. */
+  const reporting = new Set<Promise<void>>();
   let slotFreed: (() => void) | undefined;
 
   const isLeaseLost = (error: unknown) => {
@@ -89,12 +91,17 @@ export function createWorker<Types extends Record<string, object> = Record<strin
     return status === 409 || status === 404;
   };
 
-  async function handlerFor(task: Task): Promise<TaskHandler<never> | undefined> {
-    let handler = handlerById.get(task.task_type_id);
+  // One lookup per type, shared by the tasks claimed together.
+  const handlerByTypeId = new Map<number, Promise<TaskHandler<never> | undefined>>();
+  function handlerFor(task: Task): Promise<TaskHandler<never> | undefined> {
+    let handler = handlerByTypeId.get(task.task_type_id);
     if (!handler) {
-      const type = await client.taskTypes.get.query({ task_type_id: task.task_type_id });
-      handler = handlers[type.name as keyof typeof handlers] as TaskHandler<never> | undefined;
-      if (handler) handlerById.set(task.task_type_id, handler);
+      handler = client.taskTypes.get
+        .query({ task_type_id: task.task_type_id })
+        .then((type) => handlers[type.name as keyof typeof handlers] as TaskHandler<never> | undefined);
+      handlerByTypeId.set(task.task_type_id, handler);
+      // A failed lookup is asked again for the next task.
+      handler.catch(() => handlerByTypeId.delete(task.task_type_id));
     }
     return handler;
   }
@@ -129,12 +136,21 @@ export function createWorker<Types extends Record<string, object> = Record<strin
       }
       clearInterval(timer);
       if (lost.signal.aborted) return; // no longer ours to settle
-      if (outcome.ok) {
-        await client.tasks.complete.mutate({ ...lease, result: outcome.result ?? null });
-      } else {
-        const message = outcome.error instanceof Error ? outcome.error.message : String(outcome.error);
-        await client.tasks.fail.mutate({ ...lease, error_message: message || 'Handler failed', retry: true });
-      }
+      // The slot is free once the handler is done: the outcome is reported while the next claim
+      // goes out. stop() still waits for every report.
+      const report = outcome.ok
+        ? client.tasks.complete.mutate({ ...lease, result: outcome.result ?? null })
+        : client.tasks.fail.mutate({
+            ...lease,
+            error_message: (outcome.error instanceof Error ? outcome.error.message : String(outcome.error)) || 'Handler failed',
+            retry: true,
+          });
+      const reported: Promise<void> = report.then(
+        () => undefined,
+        (error: unknown) => onError(error, task),
+      );
+      reporting.add(reported);
+      void reported.finally(() => reporting.delete(reported));
     } catch (error) {
       onError(error, task);
     } finally {
@@ -162,6 +178,9 @@ export function createWorker<Types extends Record<string, object> = Record<strin
       if (free <= 0) {
         await new Promise<void>((resolve) => (slotFreed = resolve));
         slotFreed = undefined;
+        // Tasks settled together (one batched request) free their slots in the same tick: wait
+        // for all of them, so that one claim asks for every free slot.
+        await new Promise((resolve) => setImmediate(resolve));
         continue;
       }
       try {
@@ -205,6 +224,7 @@ export function createWorker<Types extends Record<string, object> = Record<strin
         }
         await loop;
         await Promise.all(running);
+        await Promise.all(reporting);
         markStopped();
       })();
       return stopPromise;
