@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { readMigrationFiles } from 'drizzle-orm/migrator';
@@ -8,7 +8,8 @@ import * as schema from '../schema.js';
 
 export type SqliteDb = BetterSQLite3Database<typeof schema> & { $client: Database.Database };
 
-export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../drizzle', import.meta.url));
+/** Found through the package, so that it holds from source and from a bundle of the server alike. */
+export const MIGRATIONS_FOLDER = join(dirname(createRequire(import.meta.url).resolve('@prismq/db/package.json')), 'drizzle');
 
 export interface OpenSqliteOptions {
   /** How long a writer waits for another connection's lock before failing, in milliseconds. */

@@ -1,0 +1,18 @@
+import { defineConfig } from 'tsup';
+
+/**
+ * `pnpm start` runs the server as one JavaScript bundle: no TypeScript loader in production, so
+ * it starts faster and keeps less memory. The workspace's database package (TypeScript source)
+ * is bundled in; the server's own dependencies stay in node_modules.
+ */
+export default defineConfig({
+  entry: { main: 'src/main.ts' },
+  format: ['esm'],
+  target: 'node20',
+  platform: 'node',
+  noExternal: ['@prismq/db'],
+  // CommonJS code bundled into an ES module (Ajv) calls require().
+  banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
+  clean: true,
+  sourcemap: true,
+});
