@@ -1,0 +1,104 @@
+/**
+ * What the benchmark measures, for each system in the same run: PrismQ over HTTP, its data-access
+ * layer called directly, and the anchors (BullMQ on Redis, pg-boss on PostgreSQL).
+ */
+
+/** How long and how large each scenario runs. `--quick` shrinks everything to a smoke test. */
+export interface BenchPlan {
+  quick: boolean;
+  /** Seconds each throughput measurement runs, after a warm-up. */
+  durationSeconds: number;
+  /** Seconds of warm-up before a throughput measurement, not counted. */
+  warmupSeconds: number;
+  /** Tasks pushed through the full lifecycle at each concurrency. */
+  lifecycleTasks: number;
+  /** Trials of create → handler start, one at a time on an idle queue. */
+  latencyTasks: number;
+  /** Pending tasks added to measure storage bytes per task. */
+  storageTasks: number;
+  /** Database sizes for get and list. */
+  readSizes: number[];
+}
+
+export const LIFECYCLE_CONCURRENCIES = [1, 10, 50] as const;
+
+/**
+ * Figures of one system. Throughputs are per second, latencies in milliseconds, sizes in bytes or
+ * MiB as named. Absent where the system has no such scenario or it was not run.
+ */
+export interface Figures {
+  /** Tasks created per second, one per call, one call in flight. */
+  create_1: number;
+  /** The same with 32 calls (connections) in flight. */
+  create_32: number;
+  /** The same over tRPC (PrismQ only), 1 and 32 connections. */
+  create_trpc_1: number;
+  create_trpc_32: number;
+  /** Tasks created per second, 100 per call, 4 calls in flight. */
+  batch_100: number;
+  /** Tasks per second through create → claim → complete, worker concurrency 1, 10, 50. */
+  lifecycle_1: number;
+  lifecycle_10: number;
+  lifecycle_50: number;
+  /** Create → handler start on an idle queue, ms. */
+  latency_p50_ms: number;
+  latency_p99_ms: number;
+  /** Storage grown per pending task (file, Redis memory or table size). */
+  bytes_per_task: number;
+  /** Server resident memory, MiB: idle, and the peak during the lifecycle scenario. */
+  rss_idle_mib: number;
+  rss_lifecycle_peak_mib: number;
+  /** Per database size: get by id and list with filters, requests per second; list latency mean and p99, ms. */
+  [readFigure: `get_${number}` | `list_${number}` | `list_mean_ms_${number}` | `list_p99_ms_${number}`]: number;
+}
+
+export interface SystemResult {
+  /** e.g. "BullMQ". */
+  name: string;
+  /** Versions and set-up, e.g. "bullmq 6.7.0, Redis 7.0.15 on 127.0.0.1:6379". */
+  detail: string;
+  figures: Partial<Figures>;
+  /** Why the system was not measured (its server is unreachable), if it was not. */
+  skipped?: string;
+  /** Remarks on how a figure was taken where it differs from the others (e.g. fewer trials). */
+  notes?: string[];
+}
+
+/** Where progress lines go (stderr), so stdout keeps the report. */
+export type Log = (line: string) => void;
+
+/** p-th percentile (0–100) of unsorted samples, nearest rank. */
+export function percentile(samples: number[], p: number): number {
+  if (samples.length === 0) return NaN;
+  const sorted = [...samples].sort((a, b) => a - b);
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank]!;
+}
+
+/**
+ * Runs `loops` concurrent loops of `operation` for the plan's warm-up then its duration, and
+ * returns units per second over the measured part (each call reports how many units it did).
+ * Time is read on every call, not by a timer: an operation that never yields to the event loop
+ * (a synchronous store behind a promise) must still stop.
+ */
+export async function throughput(plan: BenchPlan, loops: number, operation: (loop: number) => Promise<number>): Promise<number> {
+  const measureFrom = performance.now() + plan.warmupSeconds * 1000;
+  const measureTo = measureFrom + plan.durationSeconds * 1000;
+  let units = 0;
+  let failed = false;
+  const run = async (loop: number) => {
+    try {
+      while (!failed) {
+        const done = await operation(loop);
+        const now = performance.now();
+        if (now >= measureTo) return;
+        if (now >= measureFrom) units += done;
+      }
+    } catch (error) {
+      failed = true; // the other loops stop too, and the first error is thrown
+      throw error;
+    }
+  };
+  await Promise.all(Array.from({ length: loops }, (_, loop) => run(loop)));
+  return units / plan.durationSeconds;
+}

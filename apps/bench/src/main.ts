@@ -1,0 +1,108 @@
+/**
+ * `pnpm bench`: PrismQ over HTTP beside its own data-access layer, BullMQ on Redis and pg-boss on
+ * PostgreSQL, all measured in one run on this machine. Prints a Markdown table with ratios and
+ * the performance targets met or missed, and writes everything as JSON.
+ *
+ *   pnpm bench                 the whole suite (about 6 minutes)
+ *   pnpm bench --quick         a smoke run of every scenario in well under a minute
+ *   pnpm bench --only prismq,dal --json results.json
+ *
+ * REDIS_URL (default redis://127.0.0.1:6379) and POSTGRES_URL (default
+ * postgres://127.0.0.1:5432/test) say where the anchors' servers are; an unreachable one is
+ * skipped with a message.
+ */
+import { writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import Database from 'better-sqlite3';
+import { benchBullmq } from './anchors/bullmq.js';
+import { benchPgBoss } from './anchors/pg-boss.js';
+import { benchDal } from './dal.js';
+import type { BenchPlan, SystemResult } from './figures.js';
+import { benchPrismq } from './prismq.js';
+import { benchReads } from './reads.js';
+import { table, targetLines, targets } from './report.js';
+
+const SYSTEMS = ['prismq', 'dal', 'bullmq', 'pg-boss'] as const;
+type SystemName = (typeof SYSTEMS)[number];
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    json: { type: 'string', default: 'bench-results.json' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+if (args.help) {
+  process.stdout.write('usage: pnpm bench [--quick] [--only prismq,dal,bullmq,pg-boss] [--json FILE]\n');
+  process.exit(0);
+}
+const only = new Set<string>(args.only ? args.only.split(',').map((name) => name.trim()) : SYSTEMS);
+const unknown = [...only].filter((name) => !(SYSTEMS as readonly string[]).includes(name));
+if (unknown.length) {
+  process.stderr.write(`bench: unknown system(s) ${unknown.join(', ')}; choose from ${SYSTEMS.join(', ')}\n`);
+  process.exit(2);
+}
+const env = {
+  redisUrl: process.env.REDIS_URL || 'redis://127.0.0.1:6379',
+  postgresUrl: process.env.POSTGRES_URL || 'postgres://127.0.0.1:5432/test',
+  // pnpm runs the script in the package folder and says where the command was typed in INIT_CWD.
+  cwd: process.env.INIT_CWD || process.cwd(),
+};
+
+const plan: BenchPlan = args.quick
+  ? { quick: true, durationSeconds: 0.5, warmupSeconds: 0.2, lifecycleTasks: 200, latencyTasks: 20, storageTasks: 500, readSizes: [1_000, 5_000] }
+  : {
+      quick: false,
+      durationSeconds: 5,
+      warmupSeconds: 1,
+      lifecycleTasks: 5_000,
+      latencyTasks: 500,
+      storageTasks: 10_000,
+      readSizes: [10_000, 100_000, 1_000_000],
+    };
+
+const log = (line: string) => process.stderr.write(`[${((performance.now() - began) / 1000).toFixed(0).padStart(4)} s] ${line}\n`);
+const began = performance.now();
+const skipped = (name: string, reason: string): SystemResult => ({ name, detail: '', figures: {}, skipped: reason });
+const want = (name: SystemName) => only.has(name);
+
+const prismq = want('prismq') ? await benchPrismq(plan, log) : skipped('PrismQ', 'not selected (--only)');
+const dal = want('dal') ? await benchDal(plan, log) : skipped('PrismQ DAL', 'not selected (--only)');
+if (want('prismq') || want('dal')) await benchReads(plan, prismq.figures, dal.figures, log);
+const bullmq = want('bullmq') ? await benchBullmq(plan, env.redisUrl, log) : skipped('BullMQ', 'not selected (--only)');
+const pgBoss = want('pg-boss') ? await benchPgBoss(plan, env.postgresUrl, log) : skipped('pg-boss', 'not selected (--only)');
+
+const memory = new Database(':memory:');
+const sqliteVersion = (memory.prepare('select sqlite_version() as v').get() as { v: string }).v;
+memory.close();
+const machine = {
+  cpu: `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}`,
+  memoryGiB: Math.round(totalmem() / 2 ** 30),
+  node: process.version,
+  sqlite: sqliteVersion,
+  platform: `${process.platform} ${process.arch}`,
+};
+const anchors = [dal, bullmq, pgBoss];
+const checks = targets(plan, { prismq, dal, bullmq, pgBoss });
+const seconds = (performance.now() - began) / 1000;
+
+const out = [
+  `PrismQ benchmark${plan.quick ? ' (--quick: smoke run, figures not meaningful)' : ''}: ${new Date().toISOString()}, ${seconds.toFixed(0)} s`,
+  `machine: ${machine.cpu}, ${machine.memoryGiB} GiB, ${machine.platform}, Node.js ${machine.node}, SQLite ${machine.sqlite}`,
+  ...[prismq, ...anchors].map((system) => `- ${system.name}: ${system.skipped ? `skipped: ${system.skipped}` : system.detail}`),
+  ...[prismq, ...anchors].flatMap((system) => (system.notes ?? []).map((note: string) => `  - ${system.name}: ${note}`)),
+  '',
+  table(plan, prismq, anchors),
+  '',
+  'targets:',
+  targetLines(checks),
+  '',
+].join('\n');
+process.stdout.write(out);
+
+const jsonPath = resolve(env.cwd, args.json);
+writeFileSync(jsonPath, JSON.stringify({ date: new Date().toISOString(), seconds, plan, machine, systems: [prismq, ...anchors], targets: checks }, null, 2));
+log(`wrote ${jsonPath}`);
