@@ -152,6 +152,42 @@ describe('createWorker', () => {
     expect(after).toMatchObject({ status: 'cancelled', result: null });
   });
 
+  it('reports outcomes that are ready together in one request, and sends claims alone', async () => {
+    const type = await newType();
+    const release = gate();
+    let started = 0;
+    const allStarted = gate();
+    const requests: string[] = [];
+    const countingFetch: typeof fetch = (input, init) => {
+      requests.push(decodeURIComponent(new URL(String(input)).pathname));
+      return fetch(input, init);
+    };
+    const worker = start({
+      fetch: countingFetch,
+      concurrency: 10,
+      handlers: {
+        [type.name]: async () => {
+          if (++started === 10) allStarted.open();
+          await release.opened;
+          return 'done';
+        },
+      },
+    });
+    const tasks = await client.tasks.createBatch.mutate({ tasks: Array.from({ length: 10 }, () => ({ task_type_id: type.id })) });
+    await allStarted.opened;
+    release.open();
+    for (const task of tasks) await eventually(taskIn(task.id, 'completed'));
+    await worker.stop();
+
+    const completing = requests.filter((path) => path.includes('tasks.complete'));
+    const completes = completing.reduce((sum, path) => sum + path.split(',').length, 0);
+    expect(completes).toBe(10);
+    expect(completing.length).toBeLessThan(10);
+    const claims = requests.filter((path) => path.includes('tasks.claim'));
+    expect(claims.length).toBeGreaterThan(0);
+    for (const path of claims) expect(path).toBe('/trpc/tasks.claim');
+  });
+
   it('drains on stop: claims nothing more and lets running handlers finish', async () => {
     const type = await newType();
     const started = gate();
