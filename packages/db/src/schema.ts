@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { index, integer, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 
 import {
   DEFAULT_MAX_ATTEMPTS,
@@ -75,6 +75,21 @@ export const taskList = sqliteTable(
   ],
 );
 
+
+/**
+ * How many tasks each type has in each status, kept by triggers on task_list (migration 0004) in
+ * the same transaction as every insert, status change and delete: the queue depth is read
+ * without counting rows.
+ */
+export const taskCounts = sqliteTable(
+  'task_counts',
+  {
+    task_type_id: integer('task_type_id').notNull(),
+    status: text('status', { enum: TASK_STATUSES }).notNull(),
+    count: integer('count').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.task_type_id, t.status] })],
+);
 
 /** API tokens: only a hash of each secret is kept. */
 export const apiTokens = sqliteTable('api_tokens', {

@@ -156,7 +156,7 @@ export interface TaskStore {
   sweepExpiredLeases(): Promise<number>;
   /** Deletes up to `limit` finished tasks that finished before `before`; returns how many. */
   deleteFinishedTasks(before: string, limit: number): Promise<number>;
-  /** Tasks per type and status (the queue depth). */
+  /** Tasks per type and status (the queue depth), without counting rows: cheap at any size. */
   countTasks(): Promise<TaskCount[]>;
   /** Calls the listener whenever tasks may have become claimable (created, released, retried). */
   onTasksAvailable(listener: () => void): () => void;

@@ -152,6 +152,13 @@ describe('migrations', () => {
     expect(tasks[1]).toMatchObject({ priority: 7, status: 'pending', attempts: 0, max_attempts: 3, run_at: '2025-01-02T00:00:00.000Z' });
     expect(tasks[0]).toMatchObject({ status: 'completed', run_at: '2025-01-03T00:00:00.000Z', lease_id: null });
     expect(await store.getTaskType(1)).toMatchObject({ name: 'legacy', max_attempts: 3, retry_base_seconds: 5, retry_max_seconds: 3600 });
+    // The queue depth counts the rows that were there before the counts were kept.
+    expect(await store.countTasks()).toEqual(
+      expect.arrayContaining([
+        { task_type: 'legacy', status: 'pending', count: 1 },
+        { task_type: 'legacy', status: 'completed', count: 1 },
+      ]),
+    );
     // The migrated pending task is claimable at once.
     const claimed = await store.claimTasks({ worker_id: 'w', limit: 5, lease_seconds: 30 });
     expect(claimed.map((t) => t.priority)).toEqual([7]);
