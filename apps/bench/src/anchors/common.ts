@@ -1,11 +1,11 @@
 /**
  * What the anchors share: batch sizes and time limits, messages for errors and URLs, the version
- * of an installed package, pauses and deadlines, and a `throughput` that survives a failure.
+ * of an installed package, pauses and deadlines.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { throughput, type BenchPlan, type Figures, type Log } from '../figures.js';
+import type { Figures, Log } from '../figures.js';
 
 /** Jobs per bulk add (`addBulk`, `insert`) when filling a queue for the lifecycle and for storage. */
 export const LIFECYCLE_BATCH = 100;
@@ -72,27 +72,6 @@ export async function within<T>(promise: Promise<T>, ms: number, what: string): 
   } finally {
     clearTimeout(timer);
   }
-}
-
-/**
- * `throughput`, except that a failing operation ends the measurement with its error, rather
- * than a rejection nobody handles until the duration is over.
- */
-export async function guardedThroughput(plan: BenchPlan, loops: number, operation: () => Promise<number>): Promise<number> {
-  let failure: { error: unknown } | undefined;
-  const rate = await throughput(plan, loops, async () => {
-    if (!failure) {
-      try {
-        return await operation();
-      } catch (error) {
-        failure = { error };
-      }
-    }
-    await sleep(10);
-    return 0;
-  });
-  if (failure) throw failure.error;
-  return rate;
 }
 
 /** Runs one scenario, labelled `label`, with `run`. */

@@ -17,8 +17,8 @@ import { randomUUID } from 'node:crypto';
 import { userInfo } from 'node:os';
 import pg from 'pg';
 import PgBoss from 'pg-boss';
-import { LIFECYCLE_CONCURRENCIES, percentile, type BenchPlan, type Figures, type Log, type SystemResult } from '../figures.js';
-import { attempter, CONNECT_TIMEOUT_MS, createScenarios, describe, guardedThroughput, hostPort, LIFECYCLE_BATCH, LIFECYCLE_TIMEOUT_MS, packageVersion, redact, sleep, STORAGE_BATCH, TRIAL_TIMEOUT_MS, within } from './common.js';
+import { LIFECYCLE_CONCURRENCIES, percentile, throughput, type BenchPlan, type Figures, type Log, type SystemResult } from '../figures.js';
+import { attempter, CONNECT_TIMEOUT_MS, createScenarios, describe, hostPort, LIFECYCLE_BATCH, LIFECYCLE_TIMEOUT_MS, packageVersion, redact, sleep, STORAGE_BATCH, TRIAL_TIMEOUT_MS, within } from './common.js';
 
 const SCHEMA = 'prismq_bench_pgboss';
 /** pg-boss's minimum polling interval, the most favourable setting for the worker. */
@@ -134,7 +134,7 @@ async function finished(ctx: Context, queue: string): Promise<{ completed: numbe
 async function createRate(ctx: Context, loops: number): Promise<number> {
   return withQueue(ctx, `create-${loops}`, async (queue) => {
     let n = 0;
-    return guardedThroughput(ctx.plan, loops, async () => {
+    return throughput(ctx.plan, loops, async () => {
       await ctx.boss.send(queue, { n: n++ });
       return 1;
     });
@@ -145,7 +145,7 @@ async function createRate(ctx: Context, loops: number): Promise<number> {
 async function batchRate(ctx: Context): Promise<number> {
   return withQueue(ctx, 'batch-100', async (queue) => {
     let n = 0;
-    return guardedThroughput(ctx.plan, 4, async () => {
+    return throughput(ctx.plan, 4, async () => {
       await ctx.boss.insert(jobs(queue, n, 100));
       n += 100;
       return 100;
