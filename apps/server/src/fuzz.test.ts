@@ -893,8 +893,9 @@ describe('fuzz: every REST operation over real HTTP', () => {
         const req = viaTrpc ? trpcRequest(call) : restRequest(call);
         const size = typeof req.body === 'string' ? Buffer.byteLength(req.body) : 0;
         // Over the limit: 413, unless a very long path id has already earned a 431, or a path
-        // that is not valid percent-encoding a 400, before the body is read.
-        const pathDecodes = (() => {
+        // that is not valid percent-encoding or holds a raw DEL (which Node's HTTP parser refuses
+        // in a request line) a 400, before the body is read.
+        const requestLineValid = !req.path.includes('\x7f') && (() => {
           try {
             decodeURIComponent(req.path);
             return true;
@@ -902,7 +903,7 @@ describe('fuzz: every REST operation over real HTTP', () => {
             return false;
           }
         })();
-        await exchange(req, size > BODY_LIMIT && req.path.length < 4096 && pathDecodes ? 413 : undefined);
+        await exchange(req, size > BODY_LIMIT && req.path.length < 4096 && requestLineValid ? 413 : undefined);
       }),
       300,
     );
