@@ -158,6 +158,15 @@ export interface TaskStore {
   deleteFinishedTasks(before: string, limit: number): Promise<number>;
   /** Tasks per type and status (the queue depth), without counting rows: cheap at any size. */
   countTasks(): Promise<TaskCount[]>;
+  /**
+   * Waits to claim for `request`: when a later write makes tasks of its types claimable now (a
+   * create, a retry, a type switched back on), the store may lease them to it in that write's own
+   * transaction and pass them to `claimed` once committed, at most once. Waiters are served in
+   * the order they started waiting. The function returned stops the wait. Tasks that become
+   * claimable in other ways (a `run_at` coming due, a lease expiring, another process) are only
+   * announced through onTasksAvailable, so a waiter listens to both.
+   */
+  waitToClaim(request: ClaimRequest, claimed: (tasks: Task[]) => void): () => void;
   /** Calls the listener whenever tasks may have become claimable (created, released, retried). */
   onTasksAvailable(listener: () => void): () => void;
   /** Calls the listener for everything that happens to tasks through the queue protocol. */

@@ -30,9 +30,11 @@ export class LongPollLimiter {
 const OTHER_PROCESS_RECHECK_MS = 1000;
 
 /**
- * Claims tasks, waiting up to `waitSeconds` for one to become claimable when none is now. The
- * wait ends as soon as the store reports new or released tasks, when the next scheduled task or
- * expiring lease comes due, or when `signal` aborts (client gone, server stopping): then `[]`.
+ * Claims tasks, waiting up to `waitSeconds` for one to become claimable when none is now. While
+ * it waits, the store may hand it tasks leased in the very transaction that created them. The
+ * wait also ends, to claim again, as soon as the store reports new or released tasks, or when
+ * the next scheduled task or expiring lease comes due; and when `signal` aborts (client gone,
+ * server stopping), with `[]`.
  */
 export async function claimWithWait(
   store: TaskStore,
@@ -57,14 +59,24 @@ export async function claimWithWait(
       const next = await store.nextClaimableAt(request);
       const until = Math.min(deadline, next ? Date.parse(next) + 1 : Infinity, Date.now() + OTHER_PROCESS_RECHECK_MS);
       if (news) continue; // something arrived while we were looking
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, Math.max(0, until - Date.now()));
-        wake = () => {
+      const handed = await new Promise<Task[] | undefined>((resolve) => {
+        const stopWaiting = store.waitToClaim(request, (claimed) => {
           clearTimeout(timer);
-          resolve();
+          resolve(claimed);
+        });
+        const timer = setTimeout(() => {
+          stopWaiting();
+          resolve(undefined);
+        }, Math.max(0, until - Date.now()));
+        wake = () => {
+          stopWaiting();
+          clearTimeout(timer);
+          resolve(undefined);
         };
       });
       wake = undefined;
+      // Leased to this claim and committed: they are its answer even if the client has just gone.
+      if (handed) return handed;
       if (signal.aborted) return [];
     }
   } finally {

@@ -1,26 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../errors.js';
-import { SqliteTaskStore } from './store.js';
+import { useTempStores } from './testing.js';
 
-const dirs: string[] = [];
-const stores: SqliteTaskStore[] = [];
-afterEach(async () => {
-  for (const store of stores.splice(0)) await store.close();
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
-
-function open(options?: { busyTimeoutMs?: number }): { store: SqliteTaskStore; path: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'prismq-group-'));
-  dirs.push(dir);
-  const path = join(dir, 'queue.db');
-  const store = new SqliteTaskStore(path, options);
-  stores.push(store);
-  return { store, path };
-}
+const open = useTempStores();
 
 /** Tasks as another connection sees them: only what was committed. */
 function committedTaskCount(path: string): number {

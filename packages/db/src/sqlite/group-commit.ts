@@ -26,7 +26,15 @@ export class GroupCommit {
   private readonly commit: Database.Statement;
   private readonly rollback: Database.Statement;
 
-  constructor(private readonly client: Database.Database) {
+  /**
+   * `beforeCommit` runs inside the transaction after the group's writes (and must not throw);
+   * the function it returns, if any, runs once the COMMIT has returned, before the writes are
+   * acknowledged. It is how waiting claims take the tasks a group created in the same commit.
+   */
+  constructor(
+    private readonly client: Database.Database,
+    private readonly beforeCommit?: () => (() => void) | undefined,
+  ) {
     this.begin = client.prepare('BEGIN IMMEDIATE');
     this.commit = client.prepare('COMMIT');
     this.rollback = client.prepare('ROLLBACK');
@@ -51,6 +59,7 @@ export class GroupCommit {
     if (group.length === 0) return;
     this.pending = [];
     const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
+    let afterCommit: (() => void) | undefined;
     try {
       this.begin.run();
       try {
@@ -62,6 +71,7 @@ export class GroupCommit {
             outcomes.push({ ok: false, error });
           }
         }
+        afterCommit = this.beforeCommit?.();
         this.commit.run();
       } catch (error) {
         if (this.client.inTransaction) this.rollback.run();
@@ -71,6 +81,7 @@ export class GroupCommit {
       for (const { reject } of group) reject(error);
       return;
     }
+    afterCommit?.();
     group.forEach(({ resolve, reject }, index) => {
       const outcome = outcomes[index]!;
       if (outcome.ok) resolve(outcome.value);

@@ -117,7 +117,7 @@ const statements = preparedPer((db: SqliteDb) => {
 export const claimStatement = (db: SqliteDb, typeCount: number) => statements(db).claim(typeCount);
 
 /** The ids of the active types a claim may take. */
-function eligibleTypeIds(db: SqliteDb, filter: ClaimFilter): number[] {
+export function eligibleTypeIds(db: SqliteDb, filter: ClaimFilter): number[] {
   const prepared = statements(db);
   const rows =
     filter.task_type_ids === undefined && filter.task_types === undefined

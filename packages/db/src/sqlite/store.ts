@@ -9,6 +9,7 @@ import * as queue from './queue.js';
 import * as taskTypes from './task-types.js';
 import * as tasks from './tasks.js';
 import * as tokens from './tokens.js';
+import { WaitingClaims } from './waiting-claims.js';
 
 type Args<K extends keyof TaskStore> = TaskStore[K] extends (...args: infer A) => unknown ? A : never;
 
@@ -25,10 +26,21 @@ export class SqliteTaskStore implements TaskStore {
   private readonly touched = new Map<number, number>();
 
   private readonly writes: GroupCommit;
+  private readonly waiting: WaitingClaims;
 
   constructor(path: string, options?: OpenSqliteOptions) {
     this.db = openSqlite(path, options);
-    this.writes = new GroupCommit(this.db.$client);
+    this.waiting = new WaitingClaims(this.db, ({ tasks: claimed, expired }) => {
+      this.expired(expired);
+      this.emit('claimed', claimed);
+    });
+    this.writes = new GroupCommit(this.db.$client, () => this.waiting.serve());
+  }
+
+  /** Inside a write: the task may be claimable now, so waiting claims get a look at it. */
+  private offer<T extends { task_type_id: number; status: string }>(task: T): T {
+    if (task.status === 'pending') this.waiting.offer(task.task_type_id);
+    return task;
   }
 
   /** Runs a synchronous write in the next group commit. */
@@ -72,19 +84,29 @@ export class SqliteTaskStore implements TaskStore {
   }
   async updateTaskType(...args: Args<'updateTaskType'>) {
     // Re-activating a type can make its tasks claimable.
-    return this.available(await this.write(() => taskTypes.updateTaskType(this.db, this.validator, ...args)));
+    return this.available(
+      await this.write(() => {
+        const type = taskTypes.updateTaskType(this.db, this.validator, ...args);
+        if (type.is_active) this.waiting.offer(type.id);
+        return type;
+      }),
+    );
   }
   async deactivateTaskType(...args: Args<'deactivateTaskType'>) {
     await this.write(() => taskTypes.deactivateTaskType(this.db, ...args));
   }
 
   async createTask(...args: Args<'createTask'>) {
-    const created = await this.write(() => tasks.createTask(this.db, this.validator, ...args));
+    const created = await this.write(() => {
+      const result = tasks.createTask(this.db, this.validator, ...args);
+      if (result.created) this.offer(result.task);
+      return result;
+    });
     if (created.created) this.emit('created', created.task);
     return this.available(created);
   }
   async createTasks(...args: Args<'createTasks'>) {
-    const created = await this.write(() => tasks.createTasks(this.db, this.validator, ...args));
+    const created = await this.write(() => tasks.createTasks(this.db, this.validator, ...args).map((task) => this.offer(task)));
     this.emit('created', created);
     return this.available(created);
   }
@@ -95,7 +117,7 @@ export class SqliteTaskStore implements TaskStore {
     return tasks.getTask(this.db, ...args);
   }
   async updateTask(...args: Args<'updateTask'>) {
-    return this.available(await this.write(() => tasks.updateTask(this.db, this.validator, ...args)));
+    return this.available(await this.write(() => this.offer(tasks.updateTask(this.db, this.validator, ...args))));
   }
   async deleteTask(...args: Args<'deleteTask'>) {
     await this.write(() => tasks.deleteTask(this.db, ...args));
@@ -129,7 +151,7 @@ export class SqliteTaskStore implements TaskStore {
     return task;
   }
   async retryTask(...args: Args<'retryTask'>) {
-    const task = await this.write(() => queue.retryTask(this.db, ...args));
+    const task = await this.write(() => this.offer(queue.retryTask(this.db, ...args)));
     this.emit('retried', task);
     return this.available(task);
   }
@@ -163,6 +185,10 @@ export class SqliteTaskStore implements TaskStore {
       void this.write(() => tokens.touchToken(this.db, token.id)).catch(() => this.touched.delete(token.id));
     }
     return token;
+  }
+
+  waitToClaim(...args: Args<'waitToClaim'>): () => void {
+    return this.waiting.add(...args);
   }
 
   onTasksAvailable(listener: () => void): () => void {
