@@ -85,11 +85,13 @@ export function targets(plan: BenchPlan, systems: Record<'prismq' | 'dal' | 'bul
       (a, b) => a >= 2 * b,
       (a, b) => `${format(a)} vs ${format(b)} tasks/s (${(a / b).toFixed(2)}×)`,
     ),
+    // Like for like: the DAL's rate with 32 concurrent callers, whose inserts share commits as
+    // the server's do; its single-caller rate is shown beside it.
     check(
-      'REST create at 32 conns ≥ 30% of the DAL insert rate',
-      [ours.create_32, dal.figures.create_1],
+      'REST create at 32 conns ≥ 30% of the DAL insert rate (32 callers)',
+      [ours.create_32, dal.figures.create_32, dal.figures.create_1],
       (a, b) => a >= 0.3 * b,
-      (a, b) => `${format(a)} vs ${format(b)} tasks/s (${((100 * a) / b).toFixed(0)}%)`,
+      (a, b, c) => `${format(a)} vs ${format(b)} tasks/s (${((100 * a) / b).toFixed(0)}%; ${((100 * a) / c).toFixed(0)}% of the DAL's 1-caller ${format(c)})`,
     ),
     check(
       'REST batch create ≥ 50% of the DAL batch insert rate',
