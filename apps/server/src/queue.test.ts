@@ -646,6 +646,38 @@ describe('long poll', () => {
     expect(median, `latencies ${latencies.join(', ')} ms`).toBeLessThan(100);
   });
 
+  it('hands tasks created together to many waiting claims, each task once, leased to its claimant', async () => {
+    const type = await newType();
+    const nextClaimableAt = vi.spyOn(server.store, 'nextClaimableAt');
+    try {
+      const waiting = Array.from({ length: 20 }, (_, i) =>
+        claimRaw({ worker_id: `w-many-${i}`, task_type_ids: [type.id], limit: 1 + (i % 3), wait_seconds: 2 }),
+      );
+      await until('every claim to wait', async () => (nextClaimableAt.mock.calls.length >= 20 ? true : undefined));
+      // A batch and single creates arrive together: they share commits with the claims they serve.
+      const created = await Promise.all([
+        server.request('POST', '/api/tasks/batch', { tasks: Array.from({ length: 15 }, () => ({ task_type_id: type.id })) }),
+        ...Array.from({ length: 5 }, () => server.request('POST', '/api/tasks', { task_type_id: type.id })),
+      ]);
+      const ids = created.flatMap((res) => {
+        expect(res.status).toBe(201);
+        return Array.isArray(res.body) ? (res.body as WireTask[]).map((task) => task.id) : [(res.body as WireTask).id];
+      });
+      const answers = await Promise.all(waiting);
+      const handed = answers.flatMap((res, i) => {
+        expect(res.status).toBe(200);
+        expect((res.body as WireTask[]).length).toBeLessThanOrEqual(1 + (i % 3));
+        return (res.body as WireTask[]).map((task) => ({ id: task.id, worker: `w-many-${i}`, task }));
+      });
+      expect(handed.map((h) => h.id).sort((a, b) => a - b)).toEqual([...ids].sort((a, b) => a - b));
+      for (const { worker, task } of handed) expect(task).toMatchObject({ status: 'running', attempts: 1, worker_id: worker });
+      const stored = new Map((await tasksOfType(type.id)).map((task) => [task.id, task]));
+      for (const { id, task } of handed) expect(stored.get(id)).toMatchObject({ status: 'running', worker_id: task.worker_id, lease_id: task.lease_id });
+    } finally {
+      nextClaimableAt.mockRestore();
+    }
+  });
+
   it('does not hand out tasks of other types while waiting', async () => {
     const type = await newType();
     const other = await newType();
