@@ -678,6 +678,28 @@ describe('long poll', () => {
     }
   });
 
+  it('does not make idle waiting claims claim again on every create', async () => {
+    const busy = await newType();
+    const idle = await newType();
+    const nextClaimableAt = vi.spyOn(server.store, 'nextClaimableAt');
+    const claimTasks = vi.spyOn(server.store, 'claimTasks');
+    try {
+      const waiting = Array.from({ length: 20 }, (_, i) => claimRaw({ worker_id: `w-idle-${i}`, task_type_ids: [idle.id], wait_seconds: 2 }));
+      await until('every claim to wait', async () => (nextClaimableAt.mock.calls.length >= 20 ? true : undefined));
+      claimTasks.mockClear();
+      for (let i = 0; i < 10; i++) await createTask({ task_type_id: busy.id });
+      // Before, each create woke all 20 to claim again: 200 claims. Now none looks again, bar the
+      // recheck each makes once a second whatever comes (for tasks of other processes).
+      expect(claimTasks.mock.calls.length).toBeLessThan(50);
+      const mine = await createTask({ task_type_id: idle.id });
+      const answers = await Promise.all(waiting);
+      expect(answers.flatMap((res) => (res.body as WireTask[]).map((task) => task.id))).toEqual([mine.id]);
+    } finally {
+      nextClaimableAt.mockRestore();
+      claimTasks.mockRestore();
+    }
+  });
+
   it('does not hand out tasks of other types while waiting', async () => {
     const type = await newType();
     const other = await newType();

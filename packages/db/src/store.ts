@@ -58,6 +58,12 @@ export interface ClaimRequest {
 
 export type ClaimFilter = Pick<ClaimRequest, 'task_type_ids' | 'task_types'>;
 
+/** How the store answers a claim waiting for work: see TaskStore.waitToClaim. */
+export interface WaitingClaim {
+  claimed(tasks: Task[]): void;
+  woken(): void;
+}
+
 /** Something that happened to tasks of one type, for metrics. */
 export interface TaskEvent {
   kind: 'created' | 'claimed' | 'completed' | 'failed' | 'retried' | 'cancelled' | 'lease_expired';
@@ -159,14 +165,16 @@ export interface TaskStore {
   /** Tasks per type and status (the queue depth), without counting rows: cheap at any size. */
   countTasks(): Promise<TaskCount[]>;
   /**
-   * Waits to claim for `request`: when a later write makes tasks of its types claimable now (a
-   * create, a retry, a type switched back on), the store may lease them to it in that write's own
-   * transaction and pass them to `claimed` once committed, at most once. Waiters are served in
-   * the order they started waiting. The function returned stops the wait. Tasks that become
-   * claimable in other ways (a `run_at` coming due, a lease expiring, another process) are only
-   * announced through onTasksAvailable, so a waiter listens to both.
+   * Waits to claim for `request` (a long poll), until the store calls one of `waiting`'s
+   * callbacks, once: `claimed` with tasks it leased to this request in the very transaction of a
+   * write that made them claimable (a create, a retry, a type switched back on), once committed,
+   * oldest waiter first; or `woken` when tasks may have become claimable that were not offered
+   * this way (a lease expired, a retry's backoff, an error), so that it claims again. A write
+   * whose new tasks were offered wakes no waiter that was already waiting. The function
+   * returned stops the wait. A claim that is not yet waiting learns of new tasks through
+   * onTasksAvailable; tasks that come due by time, or from another process, through no event.
    */
-  waitToClaim(request: ClaimRequest, claimed: (tasks: Task[]) => void): () => void;
+  waitToClaim(request: ClaimRequest, waiting: WaitingClaim): () => void;
   /** Calls the listener whenever tasks may have become claimable (created, released, retried). */
   onTasksAvailable(listener: () => void): () => void;
   /** Calls the listener for everything that happens to tasks through the queue protocol. */

@@ -31,10 +31,10 @@ const OTHER_PROCESS_RECHECK_MS = 1000;
 
 /**
  * Claims tasks, waiting up to `waitSeconds` for one to become claimable when none is now. While
- * it waits, the store may hand it tasks leased in the very transaction that created them. The
- * wait also ends, to claim again, as soon as the store reports new or released tasks, or when
- * the next scheduled task or expiring lease comes due; and when `signal` aborts (client gone,
- * server stopping), with `[]`.
+ * it waits, the store may hand it tasks leased in the very transaction that created them, or
+ * wake it to claim again (tasks released or retried, see TaskStore.waitToClaim); it also claims
+ * again when the next scheduled task or expiring lease comes due. When `signal` aborts (client
+ * gone, server stopping), it answers `[]`.
  */
 export async function claimWithWait(
   store: TaskStore,
@@ -43,13 +43,11 @@ export async function claimWithWait(
   signal: AbortSignal,
 ): Promise<Task[]> {
   const deadline = Date.now() + waitSeconds * 1000;
+  // Tasks that became claimable while this claim was looking, before it started to wait.
   let news: boolean;
-  let wake: (() => void) | undefined;
-  const unsubscribe = store.onTasksAvailable(() => {
-    news = true;
-    wake?.();
-  });
-  const onAbort = () => wake?.();
+  const unsubscribe = store.onTasksAvailable(() => (news = true));
+  let stop: (() => void) | undefined;
+  const onAbort = () => stop?.();
   signal.addEventListener('abort', onAbort);
   try {
     for (;;) {
@@ -60,21 +58,27 @@ export async function claimWithWait(
       const until = Math.min(deadline, next ? Date.parse(next) + 1 : Infinity, Date.now() + OTHER_PROCESS_RECHECK_MS);
       if (news) continue; // something arrived while we were looking
       const handed = await new Promise<Task[] | undefined>((resolve) => {
-        const stopWaiting = store.waitToClaim(request, (claimed) => {
-          clearTimeout(timer);
-          resolve(claimed);
+        const stopWaiting = store.waitToClaim(request, {
+          claimed: (claimed) => {
+            clearTimeout(timer);
+            resolve(claimed);
+          },
+          woken: () => {
+            clearTimeout(timer);
+            resolve(undefined);
+          },
         });
         const timer = setTimeout(() => {
           stopWaiting();
           resolve(undefined);
         }, Math.max(0, until - Date.now()));
-        wake = () => {
+        stop = () => {
           stopWaiting();
           clearTimeout(timer);
           resolve(undefined);
         };
       });
-      wake = undefined;
+      stop = undefined;
       // Leased to this claim and committed: they are its answer even if the client has just gone.
       if (handed) return handed;
       if (signal.aborted) return [];

@@ -48,8 +48,14 @@ export class SqliteTaskStore implements TaskStore {
     return this.writes.run(work);
   }
 
-  private available<T>(value: T): T {
+  /**
+   * After a commit that may have made tasks claimable: tells claims not yet waiting, and wakes
+   * the waiting ones that should look again. `offered`: the write offered what it made
+   * claimable to the waiting claims in its own transaction (see WaitingClaims).
+   */
+  private available<T>(value: T, offered = true): T {
     this.events.emit('available');
+    this.waiting.wake(offered);
     return value;
   }
 
@@ -69,7 +75,7 @@ export class SqliteTaskStore implements TaskStore {
     this.emit('lease_expired', failed);
     this.emit('failed', failed);
     const changed = [...released.values(), ...failed.values()].reduce((a, b) => a + b, 0);
-    if (released.size) this.available(null);
+    if (released.size) this.available(null, false);
     return changed;
   }
 
@@ -143,7 +149,8 @@ export class SqliteTaskStore implements TaskStore {
   async failTask(...args: Args<'failTask'>) {
     const task = await this.write(() => queue.failTask(this.db, ...args));
     this.emit(task.status === 'failed' ? 'failed' : 'retried', task);
-    return this.available(task);
+    // A retry comes due after its backoff: waiters look again to set their timers by it.
+    return task.status === 'pending' ? this.available(task, false) : task;
   }
   async cancelTask(...args: Args<'cancelTask'>) {
     const task = await this.write(() => queue.cancelTask(this.db, ...args));

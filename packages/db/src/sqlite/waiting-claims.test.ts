@@ -20,8 +20,15 @@ function committedTask(path: string, id: number): { status: string; worker_id: s
 /** Registers a waiting claim and records what it is handed. */
 function waiter(store: SqliteTaskStore, request: Partial<ClaimRequest> & { worker_id: string }) {
   const handed: Task[][] = [];
-  const stop = store.waitToClaim({ limit: 1, lease_seconds: 60, ...request }, (tasks) => handed.push(tasks));
-  return { handed, stop };
+  let woken = 0;
+  const stop = store.waitToClaim({ limit: 1, lease_seconds: 60, ...request }, { claimed: (tasks) => handed.push(tasks), woken: () => woken++ });
+  return {
+    handed,
+    stop,
+    get woken() {
+      return woken;
+    },
+  };
 }
 
 describe('waiting claims', () => {
@@ -31,11 +38,17 @@ describe('waiting claims', () => {
     const events: TaskEvent[] = [];
     store.onTaskEvent((event) => events.push(event));
     const order: string[] = [];
-    const stop = store.waitToClaim({ worker_id: 'w1', task_type_ids: [type.id], limit: 5, lease_seconds: 30 }, (tasks) => {
-      order.push(`handed ${tasks.map((task) => task.id).join(',')}`);
-      // Handed over only once it is durable: another connection already sees the lease.
-      for (const task of tasks) expect(committedTask(path, task.id)).toEqual({ status: 'running', worker_id: 'w1' });
-    });
+    const stop = store.waitToClaim(
+      { worker_id: 'w1', task_type_ids: [type.id], limit: 5, lease_seconds: 30 },
+      {
+        claimed: (tasks) => {
+          order.push(`handed ${tasks.map((task) => task.id).join(',')}`);
+          // Handed over only once it is durable: another connection already sees the lease.
+          for (const task of tasks) expect(committedTask(path, task.id)).toEqual({ status: 'running', worker_id: 'w1' });
+        },
+        woken: () => order.push('woken'),
+      },
+    );
     const { task } = await store.createTask({ task_type_id: type.id, parameters: { to: 'a@example.com' } });
     order.push('created');
     stop();
@@ -80,6 +93,38 @@ describe('waiting claims', () => {
     expect((await store.getTask(left.id)).status).toBe('pending');
     expect([first, second, onB].map((w) => w.handed.length)).toEqual([1, 1, 1]);
     expect(stopped.handed).toEqual([]);
+    expect([first, second, onB, stopped].map((w) => w.woken)).toEqual([0, 0, 0, 0]);
+  });
+
+  it('are not woken by creates they were offered, but are by a retry’s backoff and a released lease', async () => {
+    const { store } = open();
+    const a = await store.createTaskType({ name: 'a', retry_base_seconds: 60 });
+    const b = await store.createTaskType({ name: 'b' });
+    // Something running, to fail and to let expire later.
+    await store.createTask({ task_type_id: a.id });
+    await store.createTask({ task_type_id: a.id });
+    const [toFail, toExpire] = await store.claimTasks({ worker_id: 'busy', task_type_ids: [a.id], limit: 2, lease_seconds: 1 });
+
+    const onA = waiter(store, { worker_id: 'on-a', task_type_ids: [a.id] });
+    const alsoOnA = waiter(store, { worker_id: 'also-on-a', task_type_ids: [a.id] });
+    const onB = waiter(store, { worker_id: 'on-b', task_type_ids: [b.id] });
+    // One new task of a: the first waiter on a gets it; the others were offered it, or had
+    // nothing to take, and go on waiting without claiming again.
+    await store.createTask({ task_type_id: a.id });
+    expect([onA, alsoOnA, onB].map((w) => [w.handed.length, w.woken])).toEqual([
+      [1, 0],
+      [0, 0],
+      [0, 0],
+    ]);
+
+    // A failed attempt goes back to pending after its backoff: waiters look again, to wait for it.
+    await store.failTask(toFail!.id, { worker_id: 'busy', lease_id: toFail!.lease_id! }, 'boom', true);
+    expect([alsoOnA, onB].map((w) => w.woken)).toEqual([1, 1]);
+
+    const again = waiter(store, { worker_id: 'again', task_type_ids: [a.id] });
+    await store.db.$client.prepare("update task_list set lease_expires_at = '2000-01-01T00:00:00.000Z' where id = ?").run(toExpire!.id);
+    expect(await store.sweepExpiredLeases()).toBe(1);
+    expect(again.woken).toBe(1);
   });
 
   it('leave tasks that are not due yet for later, and get those of a type switched back on', async () => {

@@ -1,11 +1,11 @@
-import type { ClaimRequest } from '../store.js';
-import type { Task } from '../types.js';
+import type { ClaimRequest, WaitingClaim } from '../store.js';
 import type { SqliteDb } from './database.js';
 import * as queue from './queue.js';
 
-interface Waiter {
+interface Waiter extends WaitingClaim {
   request: ClaimRequest;
-  claimed: (tasks: Task[]) => void;
+  /** The generation when it started waiting: below the current one once `serve` has seen it. */
+  since: number;
 }
 
 /** What a claim run for waiters did, reported once it is committed. */
@@ -22,11 +22,20 @@ export type HandOff = ReturnType<typeof queue.claimTasks>;
  * and it stops waiting. Nothing is handed over from a group that does not commit: its waiters
  * keep waiting. A claim that comes back short has taken every claimable task of its types, so
  * later waiters that want only those types are not asked.
+ *
+ * Waking: after such a group, only waiters that `serve` has not seen (those that started waiting
+ * since) need to look again (`wake(true)`): every other one was offered the new tasks or has
+ * nothing to take. Tasks that become claimable without an offer (a lease expiring, a retry's
+ * backoff) wake every waiter (`wake(false)`). A waiter is told once, claimed or woken, and is
+ * then forgotten. This is what keeps a hundred idle workers from all claiming again on every
+ * create.
  */
 export class WaitingClaims {
   /** In the order they started waiting. */
   private readonly waiters = new Set<Waiter>();
   private offered = new Set<number>();
+  /** Counts `serve` runs: a waiter with `since` below it has been seen by the latest one. */
+  private generation = 0;
 
   constructor(
     private readonly db: SqliteDb,
@@ -34,11 +43,24 @@ export class WaitingClaims {
     private readonly committed: (handOff: HandOff) => void,
   ) {}
 
-  /** Adds a waiter; the function returned removes it (a no-op once it has been served). */
-  add(request: ClaimRequest, claimed: (tasks: Task[]) => void): () => void {
-    const waiter = { request, claimed };
+  /** Adds a waiter; the function returned removes it (a no-op once it has been told). */
+  add(request: ClaimRequest, callbacks: WaitingClaim): () => void {
+    const waiter: Waiter = { claimed: callbacks.claimed, woken: callbacks.woken, request, since: this.generation };
     this.waiters.add(waiter);
     return () => this.waiters.delete(waiter);
+  }
+
+  /**
+   * After a commit that may have made tasks claimable: wakes the waiters that should claim again,
+   * those not seen by the latest `serve` when `offeredToAll` (its writes offered their tasks,
+   * and it ran in the same flush), else all.
+   */
+  wake(offeredToAll: boolean): void {
+    for (const waiter of [...this.waiters]) {
+      if (offeredToAll && waiter.since < this.generation) continue;
+      this.waiters.delete(waiter);
+      waiter.woken();
+    }
   }
 
   /** Called inside a write: tasks of this type may have become claimable. */
@@ -48,10 +70,11 @@ export class WaitingClaims {
 
   /** The group-commit hook: runs the waiters' claims in the open transaction; see the class. */
   serve(): (() => void) | undefined {
+    this.generation++;
     const offered = this.offered;
     this.offered = new Set();
     if (offered.size === 0 || this.waiters.size === 0) return undefined;
-    const runs: [Waiter, HandOff][] = [];
+    const runs: [Waiter, HandOff | undefined][] = [];
     const exhausted = new Set<number>();
     // Workers of one fleet ask for the same types: their eligible types are looked up once.
     const eligibleByFilter = new Map<string, number[]>();
@@ -67,7 +90,8 @@ export class WaitingClaims {
         // A savepoint of its own: a claim that fails leaves the rest of the group as it was.
         run = this.db.$client.transaction(() => queue.claimTasks(this.db, waiter.request))();
       } catch {
-        // Left waiting: the wake-up after the commit makes it claim again, and meet the error there.
+        // Woken after the commit to claim again, and meet the error there.
+        runs.push([waiter, undefined]);
         continue;
       }
       if (run.tasks.length < waiter.request.limit) for (const id of wanted) exhausted.add(id);
@@ -76,11 +100,10 @@ export class WaitingClaims {
     if (runs.length === 0) return undefined;
     return () => {
       for (const [waiter, run] of runs) {
-        if (run.tasks.length > 0) {
-          this.waiters.delete(waiter);
-          waiter.claimed(run.tasks);
-        }
-        this.committed(run);
+        if (!run || run.tasks.length > 0) this.waiters.delete(waiter);
+        if (!run) waiter.woken();
+        else if (run.tasks.length > 0) waiter.claimed(run.tasks);
+        if (run) this.committed(run);
       }
     };
   }
