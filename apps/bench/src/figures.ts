@@ -22,6 +22,9 @@ export interface BenchPlan {
 
 export const LIFECYCLE_CONCURRENCIES = [1, 10, 50] as const;
 
+/** Claims left waiting on an idle type while creates are measured (`create_1_idle_polls`). */
+export const IDLE_POLLS = 200;
+
 /**
  * Figures of one system. Throughputs are per second, latencies in milliseconds, sizes in bytes or
  * MiB as named. Absent where the system has no such scenario or it was not run.
@@ -34,6 +37,8 @@ export interface Figures {
   /** The same over tRPC (PrismQ only), 1 and 32 connections. */
   create_trpc_1: number;
   create_trpc_32: number;
+  /** create_1 while 200 claims of another type long-poll (PrismQ only): idle workers' cost. */
+  create_1_idle_polls: number;
   /** Tasks created per second, 100 per call, 4 calls in flight. */
   batch_100: number;
   /** Tasks per second through create → claim → complete, worker concurrency 1, 10, 50. */

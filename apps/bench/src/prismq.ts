@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createPrismqClient, createWorker, type PrismqClient } from '@prismq/client';
 import autocannon from 'autocannon';
-import { LIFECYCLE_CONCURRENCIES, percentile, type BenchPlan, type Figures, type Log, type SystemResult } from './figures.js';
+import { IDLE_POLLS, LIFECYCLE_CONCURRENCIES, percentile, type BenchPlan, type Figures, type Log, type SystemResult } from './figures.js';
 import { startServer, type RunningServer } from './server.js';
 
 const JSON_HEADERS = { 'content-type': 'application/json' };
@@ -74,6 +74,40 @@ async function creates(plan: BenchPlan, server: RunningServer, client: PrismqCli
   figures.batch_100 = (
     await load(plan, server.url, { connections: 4, method: 'POST', path: '/api/tasks/batch', body: batch, unitsPerRequest: 100 })
   ).perSecond;
+}
+
+/**
+ * Scenario 1 beside idle workers: creates over one connection while IDLE_POLLS claims of
+ * another type long-poll, as a fleet of idle workers does. Each waiting claim must cost nothing
+ * per create.
+ */
+async function createsBesideIdlePolls(plan: BenchPlan, server: RunningServer, client: PrismqClient, figures: Partial<Figures>, log: Log) {
+  log(`prismq: create over REST, 1 connection, beside ${IDLE_POLLS} waiting claims of another type`);
+  const busy = await client.taskTypes.create.mutate({ name: 'bench_busy' });
+  const idle = await client.taskTypes.create.mutate({ name: 'bench_idle' });
+  const polling = new AbortController();
+  const polls = Array.from({ length: IDLE_POLLS }, async (_, i) => {
+    // One claim after another, as a worker's loop does, until the measurement ends.
+    while (!polling.signal.aborted) {
+      await fetch(`${server.url}/api/tasks/claim`, {
+        method: 'POST',
+        headers: JSON_HEADERS,
+        body: JSON.stringify({ worker_id: `idle-${i}`, task_type_ids: [idle.id], wait_seconds: 30 }),
+        signal: polling.signal,
+      }).then((res) => res.arrayBuffer(), (error: unknown) => {
+        if (!polling.signal.aborted) throw error;
+      });
+    }
+  });
+  try {
+    // Time for every claim to reach the server and start waiting.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const task = JSON.stringify({ task_type_id: busy.id });
+    figures.create_1_idle_polls = (await load(plan, server.url, { connections: 1, method: 'POST', path: '/api/tasks', body: task })).perSecond;
+  } finally {
+    polling.abort();
+    await Promise.all(polls);
+  }
 }
 
 /** Resolves once `probe` is true, looking every `everyMs`. */
@@ -147,6 +181,7 @@ export async function benchPrismq(plan: BenchPlan, log: Log): Promise<SystemResu
       await client.taskTypes.list.query({});
       figures.rss_idle_mib = server.rssMiB();
       await creates(plan, server, client, figures, log);
+      await createsBesideIdlePolls(plan, server, client, figures, log);
       await latency(plan, server, client, figures, log);
       await lifecycle(plan, server, client, figures, log);
     });

@@ -2,7 +2,7 @@
  * Turns the systems' figures into the printed table (Markdown, so it can go into the README as
  * is), the list of targets met or missed, and the JSON record.
  */
-import type { BenchPlan, Figures, SystemResult } from './figures.js';
+import { IDLE_POLLS, type BenchPlan, type Figures, type SystemResult } from './figures.js';
 
 interface Row {
   key: keyof Figures;
@@ -23,6 +23,7 @@ export function rows(plan: BenchPlan): Row[] {
     { key: 'create_32', label: 'create, 1 per request, 32 conns (tasks/s)', better: 'higher' },
     { key: 'create_trpc_1', label: 'create over tRPC, 1 conn (tasks/s)', better: 'higher' },
     { key: 'create_trpc_32', label: 'create over tRPC, 32 conns (tasks/s)', better: 'higher' },
+    { key: 'create_1_idle_polls', label: `create, 1 conn, beside ${IDLE_POLLS} idle long polls (tasks/s)`, better: 'higher' },
     { key: 'batch_100', label: 'batch create, 100 per request, 4 conns (tasks/s)', better: 'higher' },
     ...perSize,
     { key: 'lifecycle_1', label: 'lifecycle, worker concurrency 1 (tasks/s)', better: 'higher' },
