@@ -51,7 +51,9 @@ export class SqliteTaskStore implements TaskStore {
   /**
    * After a commit that may have made tasks claimable: tells claims not yet waiting, and wakes
    * the waiting ones that should look again. `offered`: the write offered what it made
-   * claimable to the waiting claims in its own transaction (see WaitingClaims).
+   * claimable to the waiting claims in its own transaction (see WaitingClaims). Called right
+   * after the write's promise settles: in the microtasks that follow its group's flush, before
+   * any other group can flush, so the latest `serve` is that group's.
    */
   private available<T>(value: T, offered = true): T {
     this.events.emit('available');
