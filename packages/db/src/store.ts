@@ -169,13 +169,14 @@ export interface TaskStore {
    * callbacks, once: `claimed` with tasks it leased to this request in the very transaction of a
    * write that made them claimable (a create, a retry, a type switched back on), once committed,
    * oldest waiter first; or `woken` when tasks may have become claimable that were not offered
-   * this way (a lease expired, a retry's backoff, an error), so that it claims again. A write
-   * whose new tasks were offered wakes no waiter that was already waiting. The function
-   * returned stops the wait. A claim that is not yet waiting learns of new tasks through
-   * onTasksAvailable; tasks that come due by time, or from another process, through no event.
+   * this way (a lease expired, a retry's backoff, a commit by another process sharing the
+   * database, an error), so that it claims again. A write whose new tasks were offered wakes no
+   * waiter that was already waiting. The function returned stops the wait. A claim that is not
+   * yet waiting learns of new tasks through onTasksAvailable; tasks that come due by time
+   * (`run_at`, a lease's expiry) through no event: see nextClaimableAt.
    */
   waitToClaim(request: ClaimRequest, waiting: WaitingClaim): () => void;
-  /** Calls the listener whenever tasks may have become claimable (created, released, retried). */
+  /** Calls the listener whenever tasks may have become claimable (created, released, retried, or changed by another process). */
   onTasksAvailable(listener: () => void): () => void;
   /** Calls the listener for everything that happens to tasks through the queue protocol. */
   onTaskEvent(listener: (event: TaskEvent) => void): () => void;

@@ -24,17 +24,12 @@ export class LongPollLimiter {
 }
 
 /**
- * How often a waiting claim looks again even without news. Creates in this process wake waiters
- * at once; this only bounds the delay for tasks created by another process on the same database.
- */
-const OTHER_PROCESS_RECHECK_MS = 1000;
-
-/**
  * Claims tasks, waiting up to `waitSeconds` for one to become claimable when none is now. While
  * it waits, the store may hand it tasks leased in the very transaction that created them, or
- * wake it to claim again (tasks released or retried, see TaskStore.waitToClaim); it also claims
- * again when the next scheduled task or expiring lease comes due. When `signal` aborts (client
- * gone, server stopping), it answers `[]`.
+ * wake it to claim again (tasks released or retried, or written by another process: see
+ * TaskStore.waitToClaim); it also claims again when the next scheduled task or expiring lease
+ * comes due, and at no other time. When `signal` aborts (client gone, server stopping), it
+ * answers `[]`.
  */
 export async function claimWithWait(
   store: TaskStore,
@@ -55,7 +50,7 @@ export async function claimWithWait(
       const tasks = await store.claimTasks(request);
       if (tasks.length > 0 || signal.aborted || Date.now() >= deadline) return tasks;
       const next = await store.nextClaimableAt(request);
-      const until = Math.min(deadline, next ? Date.parse(next) + 1 : Infinity, Date.now() + OTHER_PROCESS_RECHECK_MS);
+      const until = Math.min(deadline, next ? Date.parse(next) + 1 : Infinity);
       if (news) continue; // something arrived while we were looking
       const handed = await new Promise<Task[] | undefined>((resolve) => {
         const stopWaiting = store.waitToClaim(request, {

@@ -11,6 +11,12 @@ import * as tasks from './tasks.js';
 import * as tokens from './tokens.js';
 import { WaitingClaims } from './waiting-claims.js';
 
+/**
+ * How often the store looks whether another process (a second server on the same file) has
+ * committed, to wake the claims waiting here: `PRAGMA data_version`, a read of a counter.
+ */
+const OTHER_PROCESSES_CHECK_MS = 100;
+
 type Args<K extends keyof TaskStore> = TaskStore[K] extends (...args: infer A) => unknown ? A : never;
 
 /**
@@ -27,6 +33,8 @@ export class SqliteTaskStore implements TaskStore {
 
   private readonly writes: GroupCommit;
   private readonly waiting: WaitingClaims;
+  private dataVersion: number;
+  private readonly otherProcesses: NodeJS.Timeout;
 
   constructor(path: string, options?: OpenSqliteOptions) {
     this.db = openSqlite(path, options);
@@ -35,6 +43,22 @@ export class SqliteTaskStore implements TaskStore {
       this.emit('claimed', claimed);
     });
     this.writes = new GroupCommit(this.db.$client, () => this.waiting.serve());
+    this.dataVersion = this.readDataVersion();
+    this.otherProcesses = setInterval(() => this.checkOtherProcesses(), OTHER_PROCESSES_CHECK_MS).unref();
+  }
+
+  /** Changes whenever another connection has committed; never for this one's own commits. */
+  private readDataVersion(): number {
+    return this.db.$client.pragma('data_version', { simple: true }) as number;
+  }
+
+  /** Another process committed: tasks of any type may have become claimable, so everyone looks. */
+  private checkOtherProcesses(): void {
+    if (!this.db.$client.open) return;
+    const version = this.readDataVersion();
+    if (version === this.dataVersion) return;
+    this.dataVersion = version;
+    this.available(null, false);
   }
 
   /** Inside a write: the task may be claimable now, so waiting claims get a look at it. */
@@ -221,6 +245,7 @@ export class SqliteTaskStore implements TaskStore {
 
   async close(): Promise<void> {
     if (!this.db.$client.open) return;
+    clearInterval(this.otherProcesses);
     this.writes.flush();
     this.db.$client.pragma('wal_checkpoint(TRUNCATE)');
     this.db.$client.close();

@@ -1,8 +1,8 @@
 import Database from 'better-sqlite3';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { ClaimRequest, TaskEvent } from '../store.js';
 import type { Task } from '../types.js';
-import type { SqliteTaskStore } from './store.js';
+import { SqliteTaskStore } from './store.js';
 import { useTempStores } from './testing.js';
 
 const open = useTempStores();
@@ -142,6 +142,34 @@ describe('waiting claims', () => {
     await store.updateTaskType(type.id, { is_active: true });
     expect(waiting.handed.map((tasks) => tasks.map((task) => task.id))).toEqual([[due.id]]);
     expect((await store.getTask(delayed.id)).status).toBe('pending');
+  });
+
+  it('are woken when another process commits to the database, and by nothing this one does alone', async () => {
+    // The store looks for other processes' commits on an interval: it runs when told to here.
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      const { store, path } = open();
+      const type = await store.createTaskType({ name: 'shared' });
+      const waiting = waiter(store, { worker_id: 'here', task_type_ids: [type.id] });
+      // Work of this process that offers nothing to the waiter does not wake it.
+      const other = await store.createTaskType({ name: 'unrelated' });
+      await store.createTask({ task_type_id: other.id });
+      vi.advanceTimersByTime(1000);
+      expect(waiting.woken).toBe(0);
+
+      // A second server on the same file creates a task: the waiter here is woken to claim it.
+      const elsewhere = new SqliteTaskStore(path);
+      try {
+        await elsewhere.createTask({ task_type_id: type.id });
+      } finally {
+        await elsewhere.close();
+      }
+      vi.advanceTimersByTime(1000);
+      expect(waiting.woken).toBe(1);
+      expect(waiting.handed).toEqual([]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('get nothing from a group that cannot commit, and go on waiting', async () => {
