@@ -52,26 +52,16 @@ export async function claimWithWait(
       const next = await store.nextClaimableAt(request);
       const until = Math.min(deadline, next ? Date.parse(next) + 1 : Infinity);
       if (news) continue; // something arrived while we were looking
+      // Ends with the tasks the store handed over, or with nothing: woken, timed out or stopped.
       const handed = await new Promise<Task[] | undefined>((resolve) => {
-        const stopWaiting = store.waitToClaim(request, {
-          claimed: (claimed) => {
-            clearTimeout(timer);
-            resolve(claimed);
-          },
-          woken: () => {
-            clearTimeout(timer);
-            resolve(undefined);
-          },
-        });
-        const timer = setTimeout(() => {
-          stopWaiting();
-          resolve(undefined);
-        }, Math.max(0, until - Date.now()));
-        stop = () => {
+        const finish = (claimed?: Task[]) => {
           stopWaiting();
           clearTimeout(timer);
-          resolve(undefined);
+          resolve(claimed);
         };
+        const stopWaiting = store.waitToClaim(request, { claimed: finish, woken: () => finish() });
+        const timer = setTimeout(() => finish(), Math.max(0, until - Date.now()));
+        stop = () => finish();
       });
       stop = undefined;
       // Leased to this claim and committed: they are its answer even if the client has just gone.
