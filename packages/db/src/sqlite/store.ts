@@ -30,6 +30,8 @@ export class SqliteTaskStore implements TaskStore {
   private readonly validator = new ParameterValidator();
   private readonly events = new EventEmitter().setMaxListeners(0);
   private readonly touched = new Map<number, number>();
+  /** Whether a live token exists, as read in this turn of the event loop (see hasActiveTokens). */
+  private activeTokens: boolean | undefined;
 
   private readonly writes: GroupCommit;
   private readonly waiting: WaitingClaims;
@@ -199,16 +201,21 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   async createToken(...args: Args<'createToken'>) {
-    return this.write(() => tokens.createToken(this.db, ...args));
+    return this.write(() => ((this.activeTokens = undefined), tokens.createToken(this.db, ...args)));
   }
   async listTokens() {
     return tokens.listTokens(this.db);
   }
   async revokeToken(...args: Args<'revokeToken'>) {
-    return this.write(() => tokens.revokeToken(this.db, ...args));
+    return this.write(() => ((this.activeTokens = undefined), tokens.revokeToken(this.db, ...args)));
   }
   async hasActiveTokens() {
-    return tokens.hasActiveTokens(this.db);
+    // Asked by every request: one read serves all the requests of one event-loop turn.
+    if (this.activeTokens === undefined) {
+      this.activeTokens = tokens.hasActiveTokens(this.db);
+      setImmediate(() => (this.activeTokens = undefined));
+    }
+    return this.activeTokens;
   }
   async verifyToken(...args: Args<'verifyToken'>) {
     const token = tokens.verifyToken(this.db, ...args);
