@@ -39,15 +39,14 @@ async function writes(plan: BenchPlan, store: SqliteTaskStore, figures: Partial<
         await new Promise((resolve) => setImmediate(resolve));
       }
     };
-    // Like the worker runtime: claim as many as there are free slots, complete each.
+    // Like the worker runtime: claim as many as there are free slots, run them at once and
+    // complete them together (their completes share a commit, as the worker's batched ones do).
     const work = async () => {
       while (done < plan.lifecycleTasks) {
         const claimed = await store.claimTasks({ worker_id: 'dal', task_type_ids: [id], limit: concurrency, lease_seconds: 60 });
         if (claimed.length === 0) await new Promise((resolve) => setImmediate(resolve));
-        for (const task of claimed) {
-          await store.completeTask(task.id, { worker_id: 'dal', lease_id: task.lease_id! }, { ok: true });
-          done++;
-        }
+        await Promise.all(claimed.map((task) => store.completeTask(task.id, { worker_id: 'dal', lease_id: task.lease_id! }, { ok: true })));
+        done += claimed.length;
       }
     };
     await Promise.all([produce(), work()]);
