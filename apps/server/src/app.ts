@@ -197,15 +197,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.get('/api/openapi.json', (_request, reply) => reply.send(openApiDocument));
 
   await app.register(async (api) => {
-    // trpc-to-openapi hands the Fastify reply to tRPC as the response whose 'close' ends the
-    // request's signal unless `writableEnded` says it was answered. A reply has no such field,
-    // so every answered request would be aborted (an AbortError built, with its stack trace,
-    // per request); the raw response's own value keeps the abort for clients that go away.
-    api.decorateReply('writableEnded', {
-      getter(this: FastifyReply) {
-        return this.raw.writableEnded;
-      },
-    });
     // A POST without a body (cancel, retry) needs no Content-Type; an empty JSON body reads as {}.
     api.addHook('onRequest', async (request) => {
       const noBody = !request.headers['transfer-encoding'] && (request.headers['content-length'] ?? '0') === '0';
