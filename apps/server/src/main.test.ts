@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
@@ -15,9 +15,22 @@ afterEach(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
-/** Runs the server's entry point as `pnpm start` does, in its own process. */
-function startMain(env: Record<string, string>) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+/** The entry point run from its TypeScript source. */
+const FROM_SOURCE = ['--import', 'tsx', 'src/main.ts'];
+
+/** What `pnpm start` runs after `node`: the built bundle, with the start script's V8 flags. */
+function startScriptArguments(): string[] {
+  const { scripts } = JSON.parse(readFileSync(join(serverDir, 'package.json'), 'utf8')) as { scripts: { start: string } };
+  const [command, ...args] = scripts.start.split(/\s+/);
+  if (command !== 'node') throw new Error(`expected the start script to run node, not: ${scripts.start}`);
+  const bundle = args.at(-1)!;
+  if (!existsSync(join(serverDir, bundle))) throw new Error(`${bundle} is missing: run pnpm build first (turbo's test task does)`);
+  return args;
+}
+
+/** Runs the server's entry point in its own process. */
+function startMain(env: Record<string, string>, args = FROM_SOURCE) {
+  const child = spawn(process.execPath, args, {
     cwd: serverDir,
     env: { PATH: process.env.PATH, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -37,15 +50,18 @@ function tempDir(): string {
 }
 
 describe('the server process', () => {
-  it('creates its database folder, migrates an empty database, serves, and exits 0 on SIGTERM', async () => {
+  it.each([
+    ['from source', () => FROM_SOURCE],
+    ['as `pnpm start` runs it (the bundle, with its Node flags)', startScriptArguments],
+  ])('%s: creates its database folder, migrates an empty database, serves, and exits 0 on SIGTERM', async (_how, args) => {
     const databasePath = join(tempDir(), 'nested', 'folder', 'api.db');
-    const { child, output } = startMain({ PORT: '0', DATABASE_URL: databasePath, LOG_LEVEL: 'info' });
+    const { child, output } = startMain({ PORT: '0', DATABASE_URL: databasePath, LOG_LEVEL: 'info' }, args());
 
     let url: string | undefined;
     while (!url) {
       if (child.exitCode !== null) throw new Error(`server exited: ${output().stderr}`);
       url = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output().stdout)?.[1];
-      if (!url) await once(child.stdout!, 'data');
+      if (!url) await Promise.race([once(child.stdout!, 'data'), once(child, 'exit')]);
     }
     expect(existsSync(databasePath)).toBe(true);
 
