@@ -201,13 +201,19 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   async createToken(...args: Args<'createToken'>) {
-    return this.write(() => ((this.activeTokens = undefined), tokens.createToken(this.db, ...args)));
+    return this.write(() => {
+      this.activeTokens = undefined;
+      return tokens.createToken(this.db, ...args);
+    });
   }
   async listTokens() {
     return tokens.listTokens(this.db);
   }
   async revokeToken(...args: Args<'revokeToken'>) {
-    return this.write(() => ((this.activeTokens = undefined), tokens.revokeToken(this.db, ...args)));
+    return this.write(() => {
+      this.activeTokens = undefined;
+      return tokens.revokeToken(this.db, ...args);
+    });
   }
   async hasActiveTokens() {
     // Asked by every request: one read serves all the requests of one event-loop turn.
