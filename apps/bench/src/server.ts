@@ -7,18 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const serverDir = dirname(dirname(fileURLToPath(import.meta.resolve('@prismq/server'))));
-
-/** The arguments after `node` in the server's `start` script, flags included. */
-function startArguments(): string[] {
-  const { scripts } = JSON.parse(readFileSync(`${serverDir}/package.json`, 'utf8')) as { scripts: { start: string } };
-  const [command, ...args] = scripts.start.split(/\s+/);
-  if (command !== 'node') throw new Error(`expected the server's start script to run node, not: ${scripts.start}`);
-  return args;
-}
+import { serverDir, startArguments } from '@prismq/server/start-command';
 
 export interface RunningServer {
   url: string;

@@ -1,12 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { serverDir, startArguments } from './start-command.js';
 
-const serverDir = fileURLToPath(new URL('..', import.meta.url));
 const dirs: string[] = [];
 const children: ChildProcess[] = [];
 
@@ -18,11 +17,9 @@ afterEach(() => {
 /** The entry point run from its TypeScript source. */
 const FROM_SOURCE = ['--import', 'tsx', 'src/main.ts'];
 
-/** What `pnpm start` runs after `node`: the built bundle, with the start script's V8 flags. */
+/** What `pnpm start` runs after `node`, once the bundle is built. */
 function startScriptArguments(): string[] {
-  const { scripts } = JSON.parse(readFileSync(join(serverDir, 'package.json'), 'utf8')) as { scripts: { start: string } };
-  const [command, ...args] = scripts.start.split(/\s+/);
-  if (command !== 'node') throw new Error(`expected the start script to run node, not: ${scripts.start}`);
+  const args = startArguments();
   const bundle = args.at(-1)!;
   if (!existsSync(join(serverDir, bundle))) throw new Error(`${bundle} is missing: run pnpm build first (turbo's test task does)`);
   return args;

@@ -1,6 +1,7 @@
 /**
  * Test helpers that run the server's entry point in its own process (`node --import tsx src/main.ts`,
- * as `pnpm start` does), for tests that kill processes or share one database between several.
+ * from source; `pnpm start` runs the built bundle, see start-command.ts), for tests that kill
+ * processes or share one database between several.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
