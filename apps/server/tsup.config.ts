@@ -11,7 +11,7 @@ export default defineConfig({
   target: 'node20',
   platform: 'node',
   noExternal: ['@prismq/db'],
-  // CommonJS code bundled into an ES module (Ajv) calls require().
+  // CommonJS code bundled into an ES module calls require().
   banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
   clean: true,
   sourcemap: true,

@@ -1,15 +1,8 @@
 import { asc, eq } from 'drizzle-orm';
 import { ConflictError, taskTypeNotFound, ValidationError } from '../errors.js';
-import type { ParameterValidator } from '../parameters.js';
 import { taskTypes } from '../schema.js';
 import type { RetryPolicy, TaskTypeCreate, TaskTypeFilter, TaskTypeUpdate } from '../store.js';
-import {
-  DEFAULT_MAX_ATTEMPTS,
-  DEFAULT_RETRY_BASE_SECONDS,
-  DEFAULT_RETRY_MAX_SECONDS,
-  type JsonObject,
-  type TaskType,
-} from '../types.js';
+import { DEFAULT_MAX_ATTEMPTS, DEFAULT_RETRY_BASE_SECONDS, DEFAULT_RETRY_MAX_SECONDS, type TaskType } from '../types.js';
 import type { SqliteDb } from './database.js';
 import { isUniqueViolation, nowIso, withoutUndefined } from './util.js';
 
@@ -22,14 +15,8 @@ function checkPolicy(policy: RetryPolicy, current?: TaskType): void {
   }
 }
 
-function checkSchema(validator: ParameterValidator, schema: JsonObject | undefined): void {
-  if (schema === undefined) return;
-  const problems = validator.checkSchema(schema);
-  if (problems.length) throw new ValidationError(problems);
-}
-
-export function createTaskType(db: SqliteDb, validator: ParameterValidator, input: TaskTypeCreate): TaskType {
-  checkSchema(validator, input.parameters_schema);
+/** The caller has checked `parameters_schema`, before the write and off the main thread (see ParameterValidator). */
+export function createTaskType(db: SqliteDb, input: TaskTypeCreate): TaskType {
   checkPolicy(input);
   const taken = () => new ConflictError(`Task type '${input.name}' already exists`);
   return db.transaction(
@@ -73,8 +60,8 @@ export function getTaskType(db: SqliteDb, id: number): TaskType {
   return row;
 }
 
-export function updateTaskType(db: SqliteDb, validator: ParameterValidator, id: number, patch: TaskTypeUpdate): TaskType {
-  checkSchema(validator, patch.parameters_schema);
+/** The caller has checked `parameters_schema`, before the write and off the main thread (see ParameterValidator). */
+export function updateTaskType(db: SqliteDb, id: number, patch: TaskTypeUpdate): TaskType {
   return db.transaction(
     (tx) => {
       const current = tx.select().from(taskTypes).where(eq(taskTypes.id, id)).get();

@@ -1,0 +1,127 @@
+// @ts-check
+/**
+ * The validation worker: everything Ajv does for the store runs here, in a worker thread of the
+ * pool that ParameterValidator (../parameters.ts) keeps, never on the main thread and never while
+ * a write transaction is open. JSON Schema validation can cost far more than its input's size
+ * suggests (`uniqueItems` compares every pair of items; compiling a huge `enum`, many
+ * `patternProperties` or nested `anyOf` is slow), so each call has a time budget: the pool
+ * terminates a worker that overruns it and starts another.
+ *
+ * Plain ESM JavaScript on purpose: the pool loads this file by path in a new thread, with no
+ * TypeScript loader, from the sources (tests) and from the server's bundle alike.
+ */
+import { parentPort } from 'node:worker_threads';
+import { Ajv } from 'ajv';
+import addFormats from 'ajv-formats';
+import { RE2JS } from 're2js';
+
+/** @typedef {(string | number)[]} Path */
+/** @typedef {{ path: Path, message: string, type: string }} Problem */
+/** @typedef {Record<string, unknown>} JsonObject */
+/**
+ * Checks a schema: `[]` when it is a usable JSON Schema, else its problems under `prefix`.
+ * @typedef {{ job: number, op: 'check', schema: JsonObject, prefix: Path }} CheckJob
+ */
+/**
+ * Validates parameters. `schemas` by key (a type's id and version); each item names its schema's
+ * key. The answer holds one list of problems per item, in order.
+ * @typedef {{ key: string, parameters: JsonObject, prefix: Path }} ValidateItem
+ * @typedef {{ job: number, op: 'validate', schemas: Record<string, JsonObject>, items: ValidateItem[] }} ValidateJob
+ */
+
+const MAX_CACHED = 200;
+
+/**
+ * `pattern` and `patternProperties` run on RE2, which matches in linear time: a schema cannot
+ * make validation hang on a catastrophic regular expression such as `(a+)+$`. RE2 has no
+ * backreferences or lookaround; a schema that uses them is refused as invalid.
+ * @type {import('ajv/dist/types/index.js').RegExpEngine}
+ */
+const re2 = Object.assign(
+  /** @param {string} pattern @param {string} flags */
+  (pattern, flags) => {
+    const compiled = RE2JS.compile(pattern, flags.includes('i') ? RE2JS.CASE_INSENSITIVE : 0);
+    // Ajv tells compiled patterns apart by their toString().
+    return { test: (/** @type {string} */ input) => compiled.matcher(input).find(), toString: () => `re2:/${pattern}/${flags}` };
+  },
+  { code: 're2js' },
+);
+
+/**
+ * @param {import('ajv').ErrorObject[] | null | undefined} errors
+ * @param {Path} prefix
+ * @returns {Problem[]}
+ */
+function toProblems(errors, prefix) {
+  return (errors ?? []).map((e) => {
+    /** @type {Path} */
+    const path = e.instancePath
+      .split('/')
+      .slice(1)
+      .map((segment) => segment.replace(/~1/g, '/').replace(/~0/g, '~'));
+    if (e.keyword === 'required') path.push(String(e.params.missingProperty));
+    return { path: [...prefix, ...path], message: e.message ?? 'is invalid', type: `schema.${e.keyword}` };
+  });
+}
+
+/** A fresh validator: each schema gets its own, so one type's `$id`s never meet another's. */
+const newAjv = () => addFormats.default(new Ajv({ allErrors: true, strict: false, logger: false, code: { regExp: re2 } }));
+
+/** Compiled schemas by key (a type's id and version), oldest first. */
+/** @type {Map<string, import('ajv').ValidateFunction>} */
+const cache = new Map();
+
+/** @param {string} key @param {JsonObject} schema */
+function compiled(key, schema) {
+  let fn = cache.get(key);
+  if (!fn) {
+    fn = newAjv().compile(schema);
+    if (cache.size >= MAX_CACHED) cache.delete(/** @type {string} */ (cache.keys().next().value));
+    cache.set(key, fn);
+  }
+  return fn;
+}
+
+/** @param {JsonObject} schema @param {Path} prefix @returns {Problem[]} */
+function checkSchema(schema, prefix) {
+  const ajv = newAjv();
+  try {
+    if (!ajv.validateSchema(schema)) return toProblems(ajv.errors, prefix);
+    ajv.compile(schema);
+    return [];
+  } catch (error) {
+    // Unresolvable references, unknown meta-schemas, patterns RE2 cannot run, absurd nesting.
+    return [{ path: prefix, message: /** @type {Error} */ (error).message, type: 'schema.invalid' }];
+  }
+}
+
+/** @param {JsonObject} schema @param {string} key @param {JsonObject} parameters @param {Path} prefix @returns {Problem[]} */
+function validate(schema, key, parameters, prefix) {
+  let validateFn;
+  try {
+    validateFn = compiled(key, schema);
+  } catch (error) {
+    // Only for a schema stored before it was checked (e.g. by an older version).
+    const message = `the type's parameters_schema does not compile: ${/** @type {Error} */ (error).message}`;
+    return [{ path: prefix, message, type: 'schema.invalid' }];
+  }
+  return validateFn(parameters) ? [] : toProblems(validateFn.errors, prefix);
+}
+
+// Warm up while the thread starts, before any call's budget runs: the first compile in a thread
+// (Ajv's meta-schema, the formats, cold code) costs tens of milliseconds more than the next ones.
+checkSchema({ type: 'object', required: ['a'], properties: { a: { type: 'string', format: 'email', pattern: '^a' } } }, []);
+
+/**
+ * The pool's entry point: the jobs of one call, one after another; the answer of each, in order.
+ * @param {{ jobs: (CheckJob | ValidateJob)[] }} call
+ * @returns {(Problem[] | Problem[][])[]}
+ */
+export default function run({ jobs }) {
+  return jobs.map((job) => {
+    // The job's time budget starts now, not while it waited for a thread or for the jobs before it.
+    parentPort?.postMessage({ started: job.job });
+    if (job.op === 'check') return checkSchema(job.schema, job.prefix);
+    return job.items.map(({ key, parameters, prefix }) => validate(/** @type {JsonObject} */ (job.schemas[key]), key, parameters, prefix));
+  });
+}
