@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
-import { serverDir, startArguments } from './start-command.js';
+import { FROM_SOURCE, serverDir, startScriptArguments } from './start-command.js';
 
 const dirs: string[] = [];
 const children: ChildProcess[] = [];
@@ -14,16 +14,6 @@ afterEach(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
-/** The entry point run from its TypeScript source. */
-const FROM_SOURCE = ['--import', 'tsx', 'src/main.ts'];
-
-/** What `pnpm start` runs after `node`, once the bundle is built. */
-function startScriptArguments(): string[] {
-  const args = startArguments();
-  const bundle = args.at(-1)!;
-  if (!existsSync(join(serverDir, bundle))) throw new Error(`${bundle} is missing: run pnpm build first (turbo's test task does)`);
-  return args;
-}
 
 /** Runs the server's entry point in its own process. */
 function startMain(env: Record<string, string>, args = FROM_SOURCE) {

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import { blob, index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 
 import {
   DEFAULT_MAX_ATTEMPTS,
@@ -101,6 +101,16 @@ export const apiTokens = sqliteTable('api_tokens', {
   created_at: text('created_at').notNull(),
   revoked_at: text('revoked_at'),
   last_used_at: text('last_used_at'),
+});
+
+/**
+ * Empty but for a moment: the store's health check, after a write failed for storage (a full
+ * disk), writes a row of one page here and deletes it in the same transaction, to learn whether
+ * the database can grow again (see probeStorage in ./sqlite/storage.ts).
+ */
+export const storageProbe = sqliteTable('storage_probe', {
+  id: integer('id').primaryKey(),
+  filler: blob('filler'),
 });
 
 // The rows that drizzle reads must be exactly the domain types of ./types.ts.
