@@ -1,15 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import fastifyCors from '@fastify/cors';
-import type { TaskStore } from '@prismq/db';
+import { StorageError, type TaskStore } from '@prismq/db';
 import type { TRPCError } from '@trpc/server';
-import { fastifyTRPCPlugin, type CreateFastifyContextOptions } from '@trpc/server/adapters/fastify';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { fastifyRequestHandler, type CreateFastifyContextOptions } from '@trpc/server/adapters/fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { fastifyTRPCOpenApiPlugin } from 'trpc-to-openapi';
 import { createAuthenticator, type AuthMode } from './auth.js';
+import { addJsonParser, checkQueryInput, lowerCaseContentType } from './bodies.js';
 import type { Config } from './config.js';
 import { registerDocs } from './docs.js';
 import { MAX_JSON_DEPTH, nestsDeeperThan } from './json-depth.js';
-import { httpStatusOf, type Detail } from './errors.js';
+import { httpStatusOf, storageStatusOf, type Detail } from './errors.js';
+import { registerGate, sendError } from './gate.js';
 import { registerMetrics } from './metrics.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { LongPollLimiter } from './queue/claim.js';
@@ -37,11 +39,24 @@ export interface AppOptions {
   sweepIntervalMs?: number;
   /** On close, how long in-flight requests may take before their connections are cut, in milliseconds. */
   shutdownGraceMs?: number;
+  /** How long a client may take to send a request's headers (default 10 s). */
+  headersTimeoutMs?: number;
+  /** How long a client may take to send a whole request, headers and body (default 30 s). */
+  requestTimeoutMs?: number;
+  /** How long an idle keep-alive connection stays open between requests (default 5 s). */
+  keepAliveTimeoutMs?: number;
+  /** Open connections at most (default 10,000); more are closed as they arrive. */
+  maxConnections?: number;
+  /** Request-body bytes held in memory at once across all requests (default 64 MiB); more answer 503. */
+  bodyMemoryLimit?: number;
 }
 
-/** Sends `{"detail": ...}` with a status, the one error body of the REST API. */
-const sendDetail = (reply: FastifyReply, status: number, detail: Detail) =>
-  reply.code(status).type('application/json; charset=utf-8').send({ detail });
+/**
+ * How long a connection may sit with no bytes moving either way while a request is in flight:
+ * longer than the longest wait of a claim (30 s), so only clients that stopped reading are cut.
+ */
+const SOCKET_IDLE_TIMEOUT_MS = 120_000;
+
 
 /** A caller's X-Request-Id when it is short and plain, else a fresh one. */
 function requestId(request: { headers: Record<string, string | string[] | undefined> }): string {
@@ -70,6 +85,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     retentionDays,
     sweepIntervalMs = 5000,
     shutdownGraceMs = 10_000,
+    headersTimeoutMs = 10_000,
+    requestTimeoutMs = 30_000,
+    keepAliveTimeoutMs = 5_000,
+    maxConnections = 10_000,
+    bodyMemoryLimit = 64 * 1024 * 1024,
   } = options;
 
   const app = Fastify({
@@ -79,12 +99,22 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       ...(logStream ? { stream: logStream } : {}),
     },
     bodyLimit,
+    // Slow or idle clients are cut: a request must arrive whole within requestTimeoutMs (its
+    // headers within headersTimeoutMs), an idle keep-alive connection closes after
+    // keepAliveTimeoutMs, and Node looks for overdue connections at least every second.
+    requestTimeout: requestTimeoutMs,
+    keepAliveTimeout: keepAliveTimeoutMs,
+    connectionTimeout: SOCKET_IDLE_TIMEOUT_MS,
+    http: {
+      headersTimeout: headersTimeoutMs,
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headersTimeoutMs / 4))),
+    },
     // tRPC batches name every procedure in the path (`/trpc/tasks.complete,tasks.complete,…`).
     routerOptions: { maxParamLength: 5000 },
     return503OnClosing: true,
     genReqId: requestId,
     // Errors found before routing (a malformed URL) get the `{"detail": ...}` body too.
-    frameworkErrors: (error, _request, reply) => sendDetail(reply, 400, error.message),
+    frameworkErrors: (error, request, reply) => sendError(request, reply, 400, error.message),
     // Requests too broken for HTTP parsing (oversized headers, bad bytes) are answered on the socket.
     clientErrorHandler: (error: NodeJS.ErrnoException, socket) => {
       if (error.code === 'ECONNRESET' || socket.destroyed) return;
@@ -96,9 +126,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       );
     },
   });
+  app.server.maxConnections = maxConnections;
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    lowerCaseContentType(request);
   });
+  const authenticate = createAuthenticator(store, auth, loopback);
+  registerGate(app, { authenticate, bodyLimit, bodyMemoryLimit });
 
   // On close, waiting claims answer at once (with what they have, usually []) and other requests
   // get a grace period; connections still open after it (e.g. a client that went away without
@@ -135,29 +169,34 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   // Errors raised by Fastify itself (unreadable JSON, oversized body, …) before a procedure runs.
   app.setErrorHandler((error: FastifyError, request, reply) => {
+    // The storage failing under a hook or route (the token check's read, /metrics): its status and cause.
+    if (error instanceof StorageError) {
+      request.log.error({ err: error }, 'storage failure');
+      return sendError(request, reply, storageStatusOf(error), error.message);
+    }
     const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
     if (status === 500) {
       request.log.error({ err: error }, 'unhandled error');
-      return sendDetail(reply, 500, 'Internal server error');
+      return sendError(request, reply, 500, 'Internal server error');
     }
     if (error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error instanceof SyntaxError) {
-      return sendDetail(reply, 422, [{ loc: ['body'], msg: `Invalid JSON: ${error.message}`, type: 'json_invalid' }]);
+      return sendError(request, reply, 422, [{ loc: ['body'], msg: `Invalid JSON: ${error.message}`, type: 'json_invalid' }]);
     }
     if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
       const type = request.headers['content-type'] ?? 'none';
-      return sendDetail(reply, 415, `Unsupported Content-Type '${type}': send the body as JSON with Content-Type: application/json`);
+      return sendError(request, reply, 415, `Unsupported Content-Type '${type}': send the body as JSON with Content-Type: application/json`);
     }
     if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      return sendDetail(reply, 413, `Request body is larger than ${bodyLimit} bytes`);
+      return sendError(request, reply, 413, `Request body is larger than ${bodyLimit} bytes`);
     }
-    return sendDetail(reply, status, error.message);
+    return sendError(request, reply, status, error.message);
   });
-  app.setNotFoundHandler((request, reply) => sendDetail(reply, 404, `Not found: ${request.method} ${request.url.split('?')[0]}`));
+  app.setNotFoundHandler((request, reply) => sendError(request, reply, 404, `Not found: ${request.method} ${request.url.split('?')[0]}`));
 
   // Absurdly nested JSON is refused before anything walks it recursively.
   app.addHook('preValidation', async (request, reply) => {
     if (nestsDeeperThan(request.body, MAX_JSON_DEPTH)) {
-      return sendDetail(reply, 422, [{ loc: ['body'], msg: `JSON must not nest deeper than ${MAX_JSON_DEPTH} levels`, type: 'json_invalid' }]);
+      return sendError(request, reply, 422, [{ loc: ['body'], msg: `JSON must not nest deeper than ${MAX_JSON_DEPTH} levels`, type: 'json_invalid' }]);
     }
   });
 
@@ -168,7 +207,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const logServerError = ({ error, req }: { error: { code: string; cause?: unknown }; req: FastifyRequest }) => {
     if (error.code === 'INTERNAL_SERVER_ERROR') req.log.error({ err: error.cause ?? error }, 'procedure failed');
   };
-  const authenticate = createAuthenticator(store, auth, loopback);
   const longPolls = new LongPollLimiter(maxLongPolls);
   const context = async (transport: Context['transport'], request: FastifyRequest, signal: AbortSignal): Promise<Context> => {
     let either: AbortSignal | undefined;
@@ -179,18 +217,29 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       get signal() {
         return (either ??= AbortSignal.any([signal, shutdown.signal]));
       },
-      auth: await authenticate(request.headers.authorization),
+      // Set by the gate before the body was read.
+      auth: request.auth ?? (await authenticate(request.headers.authorization)),
       longPolls,
     };
   };
 
-  await app.register(fastifyTRPCPlugin, {
-    prefix: '/trpc',
-    trpcOptions: {
-      router: appRouter,
-      createContext: ({ req, info }: CreateFastifyContextOptions) => context('trpc', req, info.signal),
-      onError: logServerError,
-    },
+  // tRPC at /trpc/<procedure>, as its Fastify plugin mounts it, but with the same body rules as REST.
+  await app.register(async (trpc) => {
+    addJsonParser(trpc, 'text');
+    trpc.addHook('preValidation', async (request, reply) => {
+      const problem = checkQueryInput((request.query as { input?: unknown }).input);
+      if (problem) return sendError(request, reply, 422, [{ loc: ['query', 'input'], msg: `Invalid JSON: ${problem.message}`, type: 'json_invalid' }]);
+    });
+    trpc.all('/trpc/:path', (req, res) =>
+      fastifyRequestHandler({
+        router: appRouter,
+        createContext: ({ req, info }: CreateFastifyContextOptions) => context('trpc', req, info.signal),
+        onError: logServerError,
+        req,
+        res,
+        path: (req.params as { path: string }).path,
+      }),
+    );
   });
 
   const openApiDocument = buildOpenApiDocument();
@@ -204,19 +253,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         request.headers['content-type'] = 'application/json';
       }
     });
-    // JSON bodies must be valid UTF-8; an empty one reads as {}.
-    const defaultJsonParser = api.getDefaultJsonParser('error', 'error');
-    const utf8 = new TextDecoder('utf-8', { fatal: true });
-    api.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
-      let text: string;
-      try {
-        text = utf8.decode(body as Buffer);
-      } catch {
-        return done(Object.assign(new SyntaxError('the body is not valid UTF-8'), { statusCode: 400 }), undefined);
-      }
-      if (text === '') return done(null, {});
-      defaultJsonParser(request, text, done);
-    });
+    addJsonParser(api, 'parsed');
     // trpc-to-openapi writes its own error shape; REST clients get `{"detail": ...}` only.
     api.addHook('onSend', async (_request, reply, payload) => {
       if (reply.statusCode === 204) {
@@ -241,7 +278,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         const [error] = errors;
         if (error) {
           const status = httpStatusOf(error);
-          return status === 401 ? { status, headers: { 'www-authenticate': 'Bearer' } } : { status };
+          if (status === 401) return { status, headers: { 'www-authenticate': 'Bearer' } };
+          // Busy or storage briefly unavailable: say when to try again.
+          if (status === 429 || status === 503) return { status, headers: { 'retry-after': '1' } };
+          return { status };
         }
         const status = ctx?.responseStatus ?? (paths?.[0] ? procedureMeta.get(paths[0])?.successStatus : undefined);
         return status ? { status } : {};
@@ -252,9 +292,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await registerDocs(app);
 
   app.get('/healthz', () => ({ status: 'ok' }));
-  app.get('/readyz', async (_request, reply) => {
-    if (shutdown.signal.aborted) return sendDetail(reply, 503, 'Shutting down');
-    return (await store.ping()) ? { status: 'ready' } : sendDetail(reply, 503, 'Database unavailable or not migrated');
+  app.get('/readyz', async (request, reply) => {
+    if (shutdown.signal.aborted) return sendError(request, reply, 503, 'Shutting down');
+    // Not ready while the database is unavailable, its file gone, or writes fail (the disk full).
+    const health = await store.health();
+    return health.ok ? { status: 'ready' } : sendError(request, reply, 503, health.detail ?? 'Database unavailable');
   });
 
   const restRoutes = new Set(

@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { Writable } from 'node:stream';
 import type { TokenScope } from '@prismq/db';
 import { createTRPCClient, httpLink } from '@trpc/client';
@@ -102,18 +103,43 @@ describe('authentication and scopes', () => {
 });
 
 describe('when authentication applies', () => {
-  it('is off on loopback until a token exists, and on once one does', async () => {
+  it('is off on loopback until a token is created, and stays on after every token is revoked', async () => {
     const fresh = await startTestServer();
     try {
       expect((await fresh.request('GET', '/api/tasks')).status).toBe(200);
-      const { token } = await fresh.store.createToken('first', ['read']);
+      const { token } = await fresh.store.createToken('first', ['admin']);
       expect((await fresh.request('GET', '/api/tasks')).status).toBe(401);
       expect((await fresh.request('GET', '/api/tasks', undefined, bearer(token))).status).toBe(200);
-      // Revoking the last token opens a loopback server again.
+      // Revoking the last token must not open the API: an operator revoking a leaked token
+      // would otherwise let everyone in.
       await fresh.store.revokeToken('first');
-      expect((await fresh.request('GET', '/api/tasks')).status).toBe(200);
+      for (const headers of [{}, bearer(token), bearer('garbage')]) {
+        expect((await fresh.request('GET', '/api/tasks', undefined, headers)).status, JSON.stringify(headers)).toBe(401);
+        const create = await fresh.request('POST', '/api/task-types', { name: `after_revoke_${Math.random()}` }, headers);
+        expect(create.status, JSON.stringify(headers)).toBe(401);
+      }
+      const trpc = createTRPCClient<AppRouter>({ links: [httpLink({ url: `${fresh.url}/trpc`, headers: bearer(token) })] });
+      await expect(trpc.taskTypes.create.mutate({ name: 'after_revoke' })).rejects.toMatchObject({ data: { httpStatus: 401 } });
     } finally {
       await fresh.close();
+    }
+  });
+
+  it('answers 401 to a revoked or unknown token in every mode, AUTH=off included', async () => {
+    for (const options of [{ auth: 'off' as const }, { auth: 'on' as const }, {}]) {
+      const s = await startTestServer(options);
+      try {
+        const { token } = await s.store.createToken('gone', ['admin']);
+        await s.store.revokeToken('gone');
+        for (const headers of [bearer(token), bearer('garbage'), { authorization: 'Basic abc' }]) {
+          const res = await s.request('GET', '/api/tasks', undefined, headers);
+          expect(res.status, `${JSON.stringify(options)} ${JSON.stringify(headers)}`).toBe(401);
+          expect(res.body.detail).toBe('Invalid or revoked API token');
+        }
+        expect((await s.request('GET', '/api/tasks')).status, JSON.stringify(options)).toBe(options.auth === 'off' ? 200 : 401);
+      } finally {
+        await s.close();
+      }
     }
   });
 
@@ -145,5 +171,52 @@ describe('when authentication applies', () => {
     } finally {
       await s.close();
     }
+  });
+});
+
+/** Sends `head` and the start of a body on a raw connection, and resolves with the first answer. */
+function startRequest(url: string, head: string, bodyStart: string): Promise<string> {
+  const { port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), '127.0.0.1', () => socket.write(head + bodyStart));
+    let answer = '';
+    socket.setEncoding('utf8').on('data', (chunk: string) => {
+      answer += chunk;
+      if (answer.includes('\r\n\r\n')) {
+        socket.destroy();
+        resolve(answer);
+      }
+    });
+    socket.on('error', reject);
+  });
+}
+
+describe('before the body is read', () => {
+  it.each(['/api/tasks', '/trpc/tasks.create', '/trpc/tasks.create,tasks.create?batch=1'])(
+    'refuses a request to %s without a valid token before its body arrives, and closes the connection',
+    async (path) => {
+      for (const authorization of ['', `Authorization: Bearer ${tokens.revoked}\r\n`]) {
+        const head = `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n${authorization}Content-Length: 1000000\r\n\r\n`;
+        // Only 16 of the 1,000,000 bytes are ever sent: the answer cannot wait for the rest.
+        const answer = await startRequest(server.url, head, '{"task_type_id":');
+        expect(answer).toMatch(/^HTTP\/1\.1 401 /);
+        expect(answer.toLowerCase()).toContain('connection: close');
+      }
+    },
+  );
+
+  it('refuses a token without the scope before the body arrives', async () => {
+    const head = `POST /api/task-types HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer ${tokens.read}\r\nContent-Length: 1000000\r\n\r\n`;
+    expect(await startRequest(server.url, head, '{"name":')).toMatch(/^HTTP\/1\.1 403 /);
+  });
+
+  it('answers an early refusal over tRPC in tRPC’s error shape, one per call of a batch', async () => {
+    const res = await fetch(`${server.url}/trpc/tasks.create,tasks.list?batch=1`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+    expect(res.status).toBe(401);
+    const body = (await res.json()) as { error: { data: { httpStatus: number; path: string } } }[];
+    expect(body.map((item) => [item.error.data.httpStatus, item.error.data.path])).toEqual([
+      [401, 'tasks.create'],
+      [401, 'tasks.list'],
+    ]);
   });
 });

@@ -15,6 +15,12 @@ describe('loadConfig', () => {
       maxLongPolls: 1000,
       retentionDays: undefined,
       workingDirectory: process.cwd(),
+      headersTimeoutMs: 10_000,
+      requestTimeoutMs: 30_000,
+      keepAliveTimeoutMs: 5_000,
+      maxConnections: 10_000,
+      bodyMemoryLimit: 64 * 1024 * 1024,
+      validationTimeoutMs: 1_000,
     });
   });
 
@@ -43,6 +49,12 @@ describe('loadConfig', () => {
         MAX_LONG_POLLS: '10',
         RETENTION_DAYS: '7',
         INIT_CWD: '/home/ops',
+        HEADERS_TIMEOUT_MS: '2000',
+        REQUEST_TIMEOUT_MS: '4000',
+        KEEP_ALIVE_TIMEOUT_MS: '1500',
+        MAX_CONNECTIONS: '500',
+        BODY_MEMORY_LIMIT: '1048576',
+        VALIDATION_TIMEOUT_MS: '250',
       }),
     ).toEqual({
       port: 9001,
@@ -56,6 +68,12 @@ describe('loadConfig', () => {
       maxLongPolls: 10,
       retentionDays: 7,
       workingDirectory: '/home/ops',
+      headersTimeoutMs: 2000,
+      requestTimeoutMs: 4000,
+      keepAliveTimeoutMs: 1500,
+      maxConnections: 500,
+      bodyMemoryLimit: 1024 * 1024,
+      validationTimeoutMs: 250,
     });
   });
 
@@ -78,6 +96,10 @@ describe('loadConfig', () => {
     [{ BODY_LIMIT: '10' }, /^Invalid BODY_LIMIT="10": must be at least 1024 bytes$/],
     [{ CORS_ORIGINS: 'not a url' }, /^Invalid CORS_ORIGINS="not a url": /],
     [{ RETENTION_DAYS: '0' }, /^Invalid RETENTION_DAYS="0": must be more than 0$/],
+    [{ HEADERS_TIMEOUT_MS: '50' }, /^Invalid HEADERS_TIMEOUT_MS="50": must be at least 100 ms$/],
+    [{ HEADERS_TIMEOUT_MS: '40000' }, /^Invalid HEADERS_TIMEOUT_MS=40000: must not be more than REQUEST_TIMEOUT_MS \(30000\)$/],
+    [{ MAX_CONNECTIONS: '0' }, /^Invalid MAX_CONNECTIONS="0": must be at least 1$/],
+    [{ BODY_MEMORY_LIMIT: 'lots' }, /^Invalid BODY_MEMORY_LIMIT="lots": must be a number of bytes$/],
   ])('rejects %j with a one-line message naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(message);
   });

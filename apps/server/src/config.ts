@@ -39,7 +39,27 @@ const EnvSchema = z.object({
     .default([]),
   MAX_LONG_POLLS: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(0, 'must not be negative').default(1000),
   RETENTION_DAYS: z.coerce.number({ error: 'must be a number of days' }).positive('must be more than 0').optional(),
+  HEADERS_TIMEOUT_MS: milliseconds(10_000),
+  REQUEST_TIMEOUT_MS: milliseconds(30_000),
+  KEEP_ALIVE_TIMEOUT_MS: milliseconds(5_000),
+  MAX_CONNECTIONS: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').default(10_000),
+  BODY_MEMORY_LIMIT: z.coerce
+    .number({ error: 'must be a number of bytes' })
+    .int('must be a whole number of bytes')
+    .min(1024, 'must be at least 1024 bytes')
+    .default(64 * 1024 * 1024),
+  VALIDATION_TIMEOUT_MS: milliseconds(1_000),
 });
+
+/** A duration in milliseconds, at least 100 ms and at most an hour. */
+function milliseconds(fallback: number) {
+  return z.coerce
+    .number({ error: 'must be a number of milliseconds' })
+    .int('must be a whole number of milliseconds')
+    .min(100, 'must be at least 100 ms')
+    .max(3_600_000, 'must be at most 3600000 ms (an hour)')
+    .default(fallback);
+}
 
 export interface Config {
   port: number;
@@ -59,6 +79,18 @@ export interface Config {
   retentionDays: number | undefined;
   /** Where the command was run: relative paths given by the user are resolved against it. */
   workingDirectory: string;
+  /** How long a client may take to send a request's headers, in milliseconds. */
+  headersTimeoutMs: number;
+  /** How long a client may take to send a whole request (headers and body), in milliseconds. */
+  requestTimeoutMs: number;
+  /** How long an idle keep-alive connection stays open between requests, in milliseconds. */
+  keepAliveTimeoutMs: number;
+  /** Open connections at most; more are closed as they arrive. */
+  maxConnections: number;
+  /** Request-body bytes held in memory at once across all connections; more answer 503. */
+  bodyMemoryLimit: number;
+  /** Longest a task's parameters may take to validate, or a schema to compile, in milliseconds. */
+  validationTimeoutMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -77,6 +109,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`Invalid ${name}=${JSON.stringify(env[name])}: ${issue.message}`);
   }
   const e = parsed.data;
+  // Node refuses a headers timeout longer than the whole request's.
+  if (e.HEADERS_TIMEOUT_MS > e.REQUEST_TIMEOUT_MS) {
+    throw new ConfigError(
+      `Invalid HEADERS_TIMEOUT_MS=${e.HEADERS_TIMEOUT_MS}: must not be more than REQUEST_TIMEOUT_MS (${e.REQUEST_TIMEOUT_MS})`,
+    );
+  }
   // pnpm runs scripts inside the package folder and says where the command was run in INIT_CWD.
   const workingDirectory = env.INIT_CWD ?? process.cwd();
   return {
@@ -91,6 +129,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxLongPolls: e.MAX_LONG_POLLS,
     retentionDays: e.RETENTION_DAYS,
     workingDirectory,
+    headersTimeoutMs: e.HEADERS_TIMEOUT_MS,
+    requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
+    keepAliveTimeoutMs: e.KEEP_ALIVE_TIMEOUT_MS,
+    maxConnections: e.MAX_CONNECTIONS,
+    bodyMemoryLimit: e.BODY_MEMORY_LIMIT,
+    validationTimeoutMs: e.VALIDATION_TIMEOUT_MS,
   };
 }
 

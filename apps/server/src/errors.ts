@@ -4,7 +4,7 @@
  * REST answers errors as `{"detail": ...}`, as the original service did: a string, or for a
  * validation failure (422) a list of `{loc, msg, type}`, one per problem, naming the field.
  */
-import { ValidationError, type DomainError } from '@prismq/db';
+import { StorageError, ValidationError, type DomainError } from '@prismq/db';
 import { TRPCError } from '@trpc/server';
 import type { TRPC_ERROR_CODE_KEY } from '@trpc/server/rpc';
 import { z } from 'zod';
@@ -24,7 +24,18 @@ const DOMAIN_CODES: Record<DomainError['kind'], TRPC_ERROR_CODE_KEY> = {
   conflict: 'CONFLICT',
   invalid_state: 'BAD_REQUEST',
   invalid: 'UNPROCESSABLE_CONTENT',
+  // Busy for now (too many requests waiting for parameter validation): 503, worth trying again.
+  unavailable: 'SERVICE_UNAVAILABLE',
+  // A server-side failure, logged as one; its HTTP status comes from the error (storageStatusOf).
+  storage: 'INTERNAL_SERVER_ERROR',
 };
+
+/**
+ * A storage failure's HTTP status: 507 Insufficient Storage when the disk is full, else 503
+ * (the file unwritable, damaged, gone, or locked past the busy timeout). tRPC has no code for
+ * 507, so both travel as INTERNAL_SERVER_ERROR and take their status from here, on REST and tRPC.
+ */
+export const storageStatusOf = (error: StorageError): 503 | 507 => (error.reason === 'full' ? 507 : 503);
 
 /** Turns a store's domain error into the tRPC error that carries its status. */
 export const fromDomainError = (error: DomainError): TRPCError =>
@@ -36,6 +47,7 @@ export const isValidationError = (error: TRPCError): error is TRPCError & { caus
 /** The HTTP status of an error, on REST and tRPC alike. */
 export function httpStatusOf(error: TRPCError): number {
   if (isValidationError(error)) return 422;
+  if (error.cause instanceof StorageError) return storageStatusOf(error.cause);
   switch (error.code) {
     case 'PARSE_ERROR':
       return 422;
@@ -61,6 +73,8 @@ export function httpStatusOf(error: TRPCError): number {
       return 429;
     case 'TIMEOUT':
       return 408;
+    case 'SERVICE_UNAVAILABLE':
+      return 503;
     default:
       return 500;
   }
@@ -95,6 +109,10 @@ export function detailOf(error: TRPCError, locate: FieldLocator): Detail {
   if (error.code === 'PARSE_ERROR') {
     return [{ loc: ['body'], msg: `Invalid JSON: ${error.cause?.message ?? error.message}`, type: 'json_invalid' }];
   }
+  // It names the cause, and nothing of the request: what an operator needs to act.
+  if (error.cause instanceof StorageError) return error.cause.message;
+  // Only the store's UnavailableError travels as SERVICE_UNAVAILABLE: its message says what to do.
+  if (error.code === 'SERVICE_UNAVAILABLE') return error.message;
   if (httpStatusOf(error) >= 500) return 'Internal server error';
   return error.message;
 }

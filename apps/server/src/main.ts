@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { SqliteTaskStore } from '@prismq/db';
 import { buildApp } from './app.js';
 import { ConfigError, isLoopback, loadConfig } from './config.js';
@@ -18,19 +19,38 @@ try {
   throw error;
 }
 
+/**
+ * MAX_CONNECTIONS, lowered to leave room under the process's open-file limit (Linux): past that
+ * limit the server could not open its database or answer /healthz.
+ */
+function connectionCap(wanted: number): number {
+  let limit: number;
+  try {
+    const soft = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1];
+    if (!soft) return wanted;
+    limit = Number(soft);
+  } catch {
+    return wanted; // not Linux
+  }
+  const cap = Math.max(1, limit - 128);
+  if (cap >= wanted) return wanted;
+  process.stderr.write(`prismq: MAX_CONNECTIONS=${wanted} is above what the open-file limit (${limit}) allows; serving at most ${cap} connections\n`);
+  return cap;
+}
+
 let store: SqliteTaskStore;
 try {
-  store = new SqliteTaskStore(config.databasePath);
+  store = new SqliteTaskStore(config.databasePath, { validationTimeoutMs: config.validationTimeoutMs });
 } catch (error) {
   fail(`cannot open the database at ${config.databasePath} (DATABASE_URL): ${(error as Error).message}`);
 }
 
 // Secure by default: a server other machines can reach needs tokens, unless told otherwise.
 const loopback = isLoopback(config.host);
-if (!loopback && config.auth === 'auto' && !(await store.hasActiveTokens())) {
+if (!loopback && config.auth === 'auto' && !(await store.listTokens()).some((token) => token.revoked_at === null)) {
   await store.close();
   fail(
-    `HOST=${config.host} is reachable from other machines and no API token exists: ` +
+    `HOST=${config.host} is reachable from other machines and no live API token exists: ` +
       'create one with `pnpm tokens create --name NAME --scopes admin`, or set AUTH=off to serve without authentication',
   );
 }
@@ -44,6 +64,11 @@ const app = await buildApp({
   corsOrigins: config.corsOrigins,
   maxLongPolls: config.maxLongPolls,
   retentionDays: config.retentionDays,
+  headersTimeoutMs: config.headersTimeoutMs,
+  requestTimeoutMs: config.requestTimeoutMs,
+  keepAliveTimeoutMs: config.keepAliveTimeoutMs,
+  maxConnections: connectionCap(config.maxConnections),
+  bodyMemoryLimit: config.bodyMemoryLimit,
 });
 if (config.auth === 'off' && !loopback) app.log.warn('AUTH=off on a non-loopback address: anyone who can reach the port can use the API');
 
@@ -57,7 +82,13 @@ async function stop(signal: string) {
     process.exit(1);
   }, SHUTDOWN_LIMIT_MS).unref();
   await app.close(); // stops accepting, answers waiting claims, lets in-flight requests finish
-  await store.close(); // checkpoints the WAL into the database file
+  // Checkpoints the WAL into the database file. What it cannot do (the disk full) is reported, and
+  // is no reason to exit with an error: nothing acknowledged is lost.
+  const { flushError, checkpointError } = await store.close();
+  if (flushError) app.log.warn({ err: flushError }, 'the last queued writes could not be committed; they were refused, none acknowledged');
+  if (checkpointError) {
+    app.log.warn({ err: checkpointError }, 'the WAL could not be checkpointed into the database file; the WAL will be replayed at the next start');
+  }
   app.log.info('stopped');
   process.exit(0);
 }

@@ -20,12 +20,34 @@ z.config({
  */
 const exact = <T extends z.ZodType>(schema: T) => schema.transform((value) => value);
 
-/** A path or query parameter: text in a URL, a number over tRPC. */
-const urlInt = () =>
-  z.coerce
-    .number<number>({ error: (issue) => (issue.input === undefined ? FIELD_REQUIRED : 'must be an integer') })
-    .int('must be an integer')
-    .positive('must be a positive integer');
+/** Whole numbers as a URL writes them: plain decimal digits, no sign, exponent, fraction or leading zero. */
+const DECIMAL = /^(0|[1-9][0-9]{0,15})$/;
+
+/**
+ * A whole number in a path or query parameter (text in a URL, a number over tRPC): plain decimal
+ * or 422, so that `0x10`, `+16`, `16.0`, `016` and `1e1` name nothing.
+ */
+const urlWhole = (message: string, range: { minimum: number; maximum?: number; default?: number }) =>
+  z
+    .union([z.int(), z.string().regex(DECIMAL).transform(Number)], {
+      error: (issue) => (issue.input === undefined ? FIELD_REQUIRED : message),
+    })
+    .pipe(
+      z
+        .int(message)
+        .min(range.minimum, message)
+        .max(range.maximum ?? Number.MAX_SAFE_INTEGER, message),
+    )
+    // Documented as what it accepts: an integer (in a URL, written in decimal).
+    .meta({
+      override: ({ jsonSchema }) => {
+        for (const key of Object.keys(jsonSchema)) if (key !== 'description') delete jsonSchema[key as keyof typeof jsonSchema];
+        Object.assign(jsonSchema, { type: 'integer', ...range });
+      },
+    });
+
+/** A path or query id. */
+const urlInt = () => urlWhole('must be a positive integer in plain decimal', { minimum: 1 });
 
 /** A boolean query parameter: accepts true/false, 1/0, yes/no, on/off in a URL, a boolean over tRPC. */
 const urlBoolean = () =>
@@ -218,13 +240,9 @@ export const TaskFailInput = z.object({
 export const TaskListInput = z.object({
   task_type_id: TaskTypeId.optional().meta({ description: 'Only tasks of this type.' }),
   status: TaskStatus.optional().meta({ description: 'Only tasks in this status.' }),
-  limit: z.coerce
-    .number<number>()
-    .int()
-    .min(1, 'must be between 1 and 1000')
-    .max(1000, 'must be between 1 and 1000')
+  limit: urlWhole('must be a whole number between 1 and 1000', { minimum: 1, maximum: 1000, default: 100 })
     .default(100)
-    .meta({ description: 'At most this many tasks, newest first.' }),
+    .meta({ description: 'At most this many tasks, newest first (fewer when they hold more than 8 MiB of JSON).' }),
 });
 
 export const TaskGetInput = z.object({ task_id: TaskId });

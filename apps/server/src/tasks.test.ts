@@ -251,3 +251,33 @@ describe('DELETE /api/tasks/{task_id}', () => {
     expect(res.body).toEqual({ detail: 'Task 999999 not found' });
   });
 });
+
+describe('GET /api/tasks with large tasks', () => {
+  it('stops a page at about 8 MiB of task JSON, the same over REST and tRPC, so that any page can be sent', async () => {
+    const big = await startTestServer();
+    try {
+      const type = (await big.request('POST', '/api/task-types', { name: 'large' })).body.id;
+      const field = (letter: string) => ({ blob: letter.repeat(250 * 1024) });
+      // Each task stores about 800 KB of JSON: twelve of them make a page of 9.6 MB.
+      for (let i = 0; i < 12; i++) {
+        const created = await big.request('POST', '/api/tasks', { task_type_id: type, parameters: field('p'), metadata: field('m') });
+        expect(created.status).toBe(201);
+        const updated = await big.request('PUT', `/api/tasks/${created.body.id}`, { result: field('r'), error_message: 'e'.repeat(60_000) });
+        expect(updated.status).toBe(200);
+      }
+      const rest = await big.request('GET', '/api/tasks?limit=1000');
+      expect(rest.status).toBe(200);
+      const ids = (rest.body as { id: number }[]).map((task) => task.id);
+      expect(ids.length).toBeGreaterThan(0);
+      expect(ids.length).toBeLessThan(12);
+      expect(rest.text.length).toBeLessThanOrEqual(8 * 1024 * 1024 + 64 * 1024);
+      // Newest first, as always.
+      expect(ids).toEqual([...ids].sort((a, b) => b - a));
+      const trpc = await fetch(`${big.url}/trpc/tasks.list?input=${encodeURIComponent(JSON.stringify({ limit: 1000 }))}`);
+      const trpcIds = ((await trpc.json()) as { result: { data: { id: number }[] } }).result.data.map((task) => task.id);
+      expect(trpcIds).toEqual(ids);
+    } finally {
+      await big.close();
+    }
+  });
+});

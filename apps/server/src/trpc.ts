@@ -1,8 +1,10 @@
-import { DomainError, type ApiToken, type TaskStore, type TokenScope } from '@prismq/db';
-import { initTRPC, TRPCError } from '@trpc/server';
+import { DomainError, type TaskStore } from '@prismq/db';
+import { initTRPC, type TRPCError } from '@trpc/server';
+import { TRPC_ERROR_CODES_BY_KEY, type TRPC_ERROR_CODE_KEY } from '@trpc/server/rpc';
 import type { OpenApiMeta } from 'trpc-to-openapi';
+import { refusal, type Access, type Auth } from './auth.js';
 import type { LongPollLimiter } from './queue/claim.js';
-import { detailOf, fromDomainError, httpStatusOf, summarize, type FieldLocator } from './errors.js';
+import { detailOf, fromDomainError, httpStatusOf, summarize, type Detail, type FieldLocator } from './errors.js';
 
 export interface Context {
   store: TaskStore;
@@ -15,18 +17,10 @@ export interface Context {
   /** Caps the claims that wait at once. */
   longPolls: LongPollLimiter;
   /** Whether this request must carry a token, and the token it carried, if valid. */
-  auth: { required: boolean; token: ApiToken | undefined; presented: boolean };
+  auth: Auth;
 }
 
-/** What a procedure does, for access control: each token scope grants some of these. */
-export type Access = 'read' | 'produce' | 'work' | 'admin';
-
-export const SCOPE_GRANTS: Record<TokenScope, readonly Access[]> = {
-  admin: ['read', 'produce', 'work', 'admin'],
-  producer: ['read', 'produce'],
-  worker: ['read', 'work'],
-  read: ['read'],
-};
+export { SCOPE_GRANTS, type Access } from './auth.js';
 
 /**
  * Procedure metadata: the REST route (read by trpc-to-openapi) and its success status.
@@ -58,21 +52,47 @@ void metaFitsOpenApi;
 export const restFieldLocators = new Map<string, FieldLocator>();
 const trpcLocator: FieldLocator = () => 'input';
 
+/**
+ * The error shape of every tRPC error, built here in full, so that no stack trace is ever sent in
+ * any mode. Also used for errors answered before tRPC runs (a refused token, an unreadable body).
+ */
+export function errorShape(error: TRPCError, path: string | undefined, transport: Context['transport'] = 'trpc') {
+  const locate = (transport === 'rest' && path && restFieldLocators.get(path)) || trpcLocator;
+  return shapeOf(error.code, httpStatusOf(error), path, detailOf(error, locate));
+}
+
+function shapeOf(code: TRPC_ERROR_CODE_KEY, httpStatus: number, path: string | undefined, detail: Detail) {
+  return { message: summarize(detail), code: TRPC_ERROR_CODES_BY_KEY[code], data: { code, httpStatus, path, detail } };
+}
+
+const CODE_OF_STATUS: Record<number, TRPC_ERROR_CODE_KEY> = {
+  400: 'BAD_REQUEST',
+  401: 'UNAUTHORIZED',
+  403: 'FORBIDDEN',
+  404: 'NOT_FOUND',
+  408: 'TIMEOUT',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+  422: 'UNPROCESSABLE_CONTENT',
+  429: 'TOO_MANY_REQUESTS',
+  503: 'SERVICE_UNAVAILABLE',
+};
+
+/**
+ * The body tRPC would send for an error answered before tRPC runs (a refused token, an unreadable
+ * body): one error per call of a batch (`?batch=1`), else one.
+ */
+export function trpcErrorBody(procedures: string, batch: boolean, status: number, detail: Detail) {
+  const code = CODE_OF_STATUS[status] ?? 'INTERNAL_SERVER_ERROR';
+  if (!batch) return { error: shapeOf(code, status, procedures, detail) };
+  return procedures.split(',').map((path) => ({ error: shapeOf(code, status, path, detail) }));
+}
+
 const t = initTRPC
   .context<Context>()
   .meta<Meta>()
   .create({
-    // The error shape is built here in full, so no stack trace is ever sent, in any mode.
-    errorFormatter({ shape, error, path, ctx }) {
-      const locate = (ctx?.transport === 'rest' && path && restFieldLocators.get(path)) || trpcLocator;
-      const detail = detailOf(error, locate);
-      const httpStatus = httpStatusOf(error);
-      return {
-        message: summarize(detail),
-        code: shape.code,
-        data: { code: error.code, httpStatus, path, detail },
-      };
-    },
+    errorFormatter: ({ error, path, ctx }) => errorShape(error, path, ctx?.transport),
   });
 
 /** Maps the store's domain errors (not found, conflict, invalid state) to their tRPC codes. */
@@ -83,23 +103,10 @@ const domainErrors = t.middleware(async ({ next }) => {
 });
 
 /** With authentication on, a request needs a valid token whose scopes grant the procedure's access. */
+/** With authentication on, a request needs a valid token whose scopes grant the procedure's access. */
 const authorize = t.middleware(({ ctx, meta, next }) => {
-  const access = meta?.access ?? 'admin';
-  const { required, token, presented } = ctx.auth;
-  if (!required) return next();
-  if (!token) {
-    throw new TRPCError({
-      code: 'UNAUTHORIZED',
-      message: presented ? 'Invalid or revoked API token' : 'An API token is required: send Authorization: Bearer <token>',
-    });
-  }
-  if (!token.scopes.some((scope) => SCOPE_GRANTS[scope].includes(access))) {
-    const allowed = (Object.keys(SCOPE_GRANTS) as TokenScope[]).filter((scope) => SCOPE_GRANTS[scope].includes(access));
-    throw new TRPCError({
-      code: 'FORBIDDEN',
-      message: `Token '${token.name}' (scopes: ${token.scopes.join(', ')}) may not do this; it needs one of: ${allowed.join(', ')}`,
-    });
-  }
+  const refused = refusal(ctx.auth, meta?.access ?? 'admin');
+  if (refused) throw refused;
   return next();
 });
 

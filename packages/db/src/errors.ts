@@ -3,7 +3,7 @@
  * (see apps/server/src/errors.ts); nothing else needs to know about SQL errors.
  */
 export abstract class DomainError extends Error {
-  abstract readonly kind: 'not_found' | 'conflict' | 'invalid_state' | 'invalid';
+  abstract readonly kind: 'not_found' | 'conflict' | 'invalid_state' | 'invalid' | 'unavailable' | 'storage';
   constructor(message: string) {
     super(message);
     this.name = new.target.name;
@@ -27,6 +27,34 @@ export class InvalidStateError extends DomainError {
 
 export const taskTypeNotFound = (id: number) => new NotFoundError(`Task type ${id} not found`);
 export const taskNotFound = (id: number) => new NotFoundError(`Task ${id} not found`);
+
+/**
+ * The store cannot take the request now, though it may later: too many are waiting for a
+ * validation thread. Nothing was written; the caller may try again (503).
+ */
+export class UnavailableError extends DomainError {
+  readonly kind = 'unavailable';
+}
+
+/**
+ * The database cannot be written (or read) for a reason outside the request, which the message
+ * names: its disk is full (`full`), or its file is unwritable, damaged, gone or replaced, or
+ * locked by another process past the busy timeout (`unavailable`). `code` is the SQLite result
+ * code (`SQLITE_FULL`, `SQLITE_IOERR_WRITE`, …) or file system error behind it, and `cause` the
+ * error itself. What was asked for was not done, or at least not acknowledged.
+ */
+export class StorageError extends DomainError {
+  readonly kind = 'storage';
+  constructor(
+    readonly reason: 'full' | 'unavailable',
+    message: string,
+    readonly code?: string,
+    cause?: unknown,
+  ) {
+    super(message);
+    if (cause !== undefined) this.cause = cause;
+  }
+}
 
 /** The caller does not hold the task's lease any more: it expired and was claimed again, or the task was settled. */
 export class LeaseLostError extends DomainError {

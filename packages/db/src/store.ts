@@ -99,11 +99,31 @@ export interface TaskFilter {
   limit: number;
 }
 
+/** Whether the store can serve reads and writes now, and if not, why: see TaskStore.health. */
+export interface Health {
+  ok: boolean;
+  /** Why not, naming the cause (the disk full, the file gone, …), when not ok. */
+  detail?: string;
+}
+
+/** What could not be done on close; the connection is closed either way. */
+export interface CloseResult {
+  /** Why the writes still queued could not be committed, if they could not: each was rejected with it, none acknowledged. */
+  flushError?: unknown;
+  /**
+   * Why the WAL could not be checkpointed into the database file, if it could not (the disk is
+   * full): nothing is lost, the WAL is replayed into the database when it is next opened.
+   */
+  checkpointError?: unknown;
+}
+
 /**
  * Everything the API does to its data, named for what it means.
  * Every method is async so that an engine with a network round trip (PostgreSQL) can implement it;
  * each one is a single transaction. Missing rows raise NotFoundError, name clashes ConflictError,
- * and forbidden state changes InvalidStateError (see ./errors.ts).
+ * and forbidden state changes InvalidStateError (see ./errors.ts). The storage failing (a full
+ * disk, an I/O error, the database file gone) raises StorageError, and nothing is acknowledged
+ * that is not durable.
  */
 export interface TaskStore {
   createTaskType(input: TaskTypeCreate): Promise<TaskType>;
@@ -186,12 +206,27 @@ export interface TaskStore {
   listTokens(): Promise<ApiToken[]>;
   /** Revokes a token by name or id (NotFoundError if there is none). */
   revokeToken(nameOrId: string): Promise<ApiToken>;
-  /** Whether any token is live: then a loopback server requires one. */
-  hasActiveTokens(): Promise<boolean>;
+  /**
+   * Whether any token was ever created, revoked ones included: from then on a loopback server in
+   * `auto` mode requires one, so that revoking tokens never opens the API.
+   */
+  hasTokens(): Promise<boolean>;
   /** The live token a presented secret proves, or undefined. */
   verifyToken(token: string): Promise<ApiToken | undefined>;
 
   /** True when the database answers and its migrations are applied. */
   ping(): Promise<boolean>;
-  close(): Promise<void>;
+  /**
+   * Whether the store can serve, for a readiness probe. Not ok when `ping` fails, when the
+   * database file was deleted or replaced under the running store, and after a write failed for
+   * storage (StorageError: the disk full, an I/O error) until a write commits again. In that last
+   * state each call runs a small write that needs a new page, so that health comes back by itself
+   * once the cause is removed, with no other traffic. Never throws.
+   */
+  health(): Promise<Health>;
+  /**
+   * Commits the writes still queued, checkpoints the WAL into the database file and closes.
+   * Failures are reported, not thrown: the connection is closed in any case.
+   */
+  close(): Promise<CloseResult>;
 }

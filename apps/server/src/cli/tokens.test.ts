@@ -48,7 +48,9 @@ describe('pnpm tokens', () => {
 
     expect((await tokens(databasePath, 'revoke', 'billing')).stdout).toMatch(/Revoked token 'billing'/);
     const revoked = await fetch(`${server.url}/api/task-types`, { headers: { authorization: `Bearer ${token}` } });
-    expect(revoked.status).toBe(200); // no live token is left: loopback is open again
+    expect(revoked.status).toBe(401);
+    // No live token is left, and tokens stay required: revoking never opens the API.
+    expect((await api(server.url, 'GET', '/api/tasks')).status).toBe(401);
     expect((await tokens(databasePath, 'list')).stdout).toMatch(/revoked /);
   }, 60_000);
 
@@ -70,6 +72,6 @@ describe('pnpm tokens', () => {
 describe('a server reachable from other machines', () => {
   it('refuses to start without a token unless AUTH=off', async () => {
     const databasePath = join(tempDir(), 'api.db');
-    await expect(startServerProcess(databasePath, { HOST: '0.0.0.0' })).rejects.toThrow(/no API token exists.*AUTH=off/s);
+    await expect(startServerProcess(databasePath, { HOST: '0.0.0.0' })).rejects.toThrow(/no live API token exists.*AUTH=off/s);
   }, 30_000);
 });

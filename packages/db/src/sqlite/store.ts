@@ -1,10 +1,12 @@
 import { EventEmitter } from 'node:events';
 import { sql } from 'drizzle-orm';
-import { ParameterValidator } from '../parameters.js';
-import type { TaskEvent, TaskStore } from '../store.js';
-import type { Task } from '../types.js';
+import { ValidationError, type StorageError } from '../errors.js';
+import { ParameterValidator, typeVersion } from '../parameters.js';
+import type { CloseResult, Health, TaskCreate, TaskEvent, TaskStore, TaskUpdate } from '../store.js';
+import type { JsonObject, Task } from '../types.js';
 import { openSqlite, type OpenSqliteOptions, type SqliteDb } from './database.js';
 import { GroupCommit } from './group-commit.js';
+import { DatabaseFile, probeStorage, storageErrorOf } from './storage.js';
 import * as queue from './queue.js';
 import * as taskTypes from './task-types.js';
 import * as tasks from './tasks.js';
@@ -17,6 +19,21 @@ import { WaitingClaims } from './waiting-claims.js';
  */
 const OTHER_PROCESSES_CHECK_MS = 100;
 
+/**
+ * How many times a create or update validates its parameters again when their type changes
+ * between the validation and the write, before it gives up with a ConflictError.
+ */
+const VALIDATION_ATTEMPTS = 5;
+
+export interface SqliteTaskStoreOptions extends OpenSqliteOptions {
+  /**
+   * The time budget, in milliseconds, of validating one request's task parameters, or of checking
+   * one `parameters_schema`, in a worker thread (see ParameterValidator); over it, the request
+   * answers a ValidationError. Default 1000.
+   */
+  validationTimeoutMs?: number;
+}
+
 type Args<K extends keyof TaskStore> = TaskStore[K] extends (...args: infer A) => unknown ? A : never;
 
 /**
@@ -27,24 +44,36 @@ type Args<K extends keyof TaskStore> = TaskStore[K] extends (...args: infer A) =
  */
 export class SqliteTaskStore implements TaskStore {
   readonly db: SqliteDb;
-  private readonly validator = new ParameterValidator();
+  /** Validates parameters and checks schemas in worker threads, before the writes that need them. */
+  private readonly validator: ParameterValidator;
   private readonly events = new EventEmitter().setMaxListeners(0);
   private readonly touched = new Map<number, number>();
-  /** Whether a live token exists, as read in this turn of the event loop (see hasActiveTokens). */
-  private activeTokens: boolean | undefined;
+  /** Whether a token was ever created: true for good once seen, else as read in this turn of the event loop (see hasTokens). */
+  private tokensExist: boolean | undefined;
 
   private readonly writes: GroupCommit;
   private readonly waiting: WaitingClaims;
+  /** The file as opened, to notice it being deleted or replaced; undefined in memory. */
+  private readonly file: DatabaseFile | undefined;
+  /** Why the latest write that failed for storage failed, until a write commits again; see health. */
+  private storageFailure: StorageError | undefined;
+  /** The probe write that health runs, while one is on its way. */
+  private probing: Promise<void> | undefined;
   private dataVersion: number;
   private readonly otherProcesses: NodeJS.Timeout;
 
-  constructor(path: string, options?: OpenSqliteOptions) {
+  constructor(path: string, options: SqliteTaskStoreOptions = {}) {
     this.db = openSqlite(path, options);
+    this.validator = new ParameterValidator({ timeoutMs: options.validationTimeoutMs });
     this.waiting = new WaitingClaims(this.db, ({ tasks: claimed, expired }) => {
       this.expired(expired);
       this.emit('claimed', claimed);
     });
-    this.writes = new GroupCommit(this.db.$client, () => this.waiting.serve());
+    this.file = DatabaseFile.of(this.db.$client);
+    this.writes = new GroupCommit(this.db.$client, () => this.waiting.serve(), {
+      file: this.file,
+      onStorage: (failure) => (this.storageFailure = failure ?? undefined),
+    });
     this.dataVersion = this.readDataVersion();
     this.otherProcesses = setInterval(() => this.checkOtherProcesses(), OTHER_PROCESSES_CHECK_MS).unref();
   }
@@ -57,7 +86,12 @@ export class SqliteTaskStore implements TaskStore {
   /** Another process committed: tasks of any type may have become claimable, so everyone looks. */
   private checkOtherProcesses(): void {
     if (!this.db.$client.open) return;
-    const version = this.readDataVersion();
+    let version: number;
+    try {
+      version = this.readDataVersion();
+    } catch {
+      return; // the storage failing: writes and health() say so, and this looks again next time
+    }
     if (version === this.dataVersion) return;
     this.dataVersion = version;
     this.available(null, false);
@@ -67,6 +101,15 @@ export class SqliteTaskStore implements TaskStore {
   private offer<T extends { task_type_id: number; status: string }>(task: T): T {
     if (task.status === 'pending') this.waiting.offer(task.task_type_id);
     return task;
+  }
+
+  /** Runs a synchronous read now, a storage failure thrown as StorageError (see GroupCommit for writes). */
+  private read<T>(work: () => T): T {
+    try {
+      return work();
+    } catch (error) {
+      throw storageErrorOf(error, this.file?.path ?? this.db.$client.name) ?? error;
+    }
   }
 
   /** Runs a synchronous write in the next group commit. */
@@ -107,20 +150,67 @@ export class SqliteTaskStore implements TaskStore {
     return changed;
   }
 
+  /**
+   * Validation never runs inside a write: it can cost far more than its input suggests, and the
+   * write lock would be held meanwhile (other processes on the file would fail with SQLITE_BUSY).
+   * So a write that needs it validates first, off the main thread, against the type as read
+   * then, and checks inside the write that the type is still that version (see
+   * tasks.requireChecked); if not, it validates again (TypeChangedError).
+   */
+  private async validated<T>(attempt: () => Promise<T>): Promise<T> {
+    for (let attempts = 1; ; attempts++) {
+      try {
+        return await attempt();
+      } catch (error) {
+        if (!(error instanceof tasks.TypeChangedError) || attempts >= VALIDATION_ATTEMPTS) throw error;
+      }
+    }
+  }
+
+  /**
+   * Validates the parameters of the creates that will need it, in one call to the pool: by index
+   * into `inputs`, their problems under `parameters` (one create) or `tasks.<index>.parameters`.
+   */
+  private async checkCreates(inputs: TaskCreate[], batch: boolean): Promise<Map<number, tasks.CheckedParameters>> {
+    const pending = this.read(() => tasks.parametersToCheck(this.db, inputs));
+    if (pending.length === 0) return new Map();
+    const items = pending.map(({ index, type, parameters }) => ({ type, parameters, prefix: batch ? ['tasks', index, 'parameters'] : ['parameters'] }));
+    const problems = await this.validator.problems(items, batch ? ['tasks'] : ['parameters']);
+    return new Map(pending.map(({ index, type }, i) => [index, { version: typeVersion(type), problems: problems[i]! }]));
+  }
+
+  /** Validates an update's new parameters, if any, against the task's type. */
+  private async checkUpdate(id: number, patch: TaskUpdate): Promise<tasks.CheckedParameters | undefined> {
+    if (patch.parameters === undefined) return undefined;
+    const type = this.read(() => tasks.typeOfTask(this.db, id));
+    if (!type) return undefined; // the write answers NotFoundError
+    const [problems] = await this.validator.problems([{ type, parameters: patch.parameters, prefix: ['parameters'] }], ['parameters']);
+    return { version: typeVersion(type), problems: problems! };
+  }
+
+  /** Checks a new `parameters_schema`, off the main thread. */
+  private async checkSchema(schema: JsonObject | undefined): Promise<void> {
+    if (schema === undefined) return;
+    const problems = await this.validator.checkSchema(schema);
+    if (problems.length) throw new ValidationError(problems);
+  }
+
   async createTaskType(...args: Args<'createTaskType'>) {
-    return this.write(() => taskTypes.createTaskType(this.db, this.validator, ...args));
+    await this.checkSchema(args[0].parameters_schema);
+    return this.write(() => taskTypes.createTaskType(this.db, ...args));
   }
   async listTaskTypes(...args: Args<'listTaskTypes'>) {
-    return taskTypes.listTaskTypes(this.db, ...args);
+    return this.read(() => taskTypes.listTaskTypes(this.db, ...args));
   }
   async getTaskType(...args: Args<'getTaskType'>) {
-    return taskTypes.getTaskType(this.db, ...args);
+    return this.read(() => taskTypes.getTaskType(this.db, ...args));
   }
   async updateTaskType(...args: Args<'updateTaskType'>) {
+    await this.checkSchema(args[1].parameters_schema);
     // Re-activating a type can make its tasks claimable.
     return this.available(
       await this.write(() => {
-        const type = taskTypes.updateTaskType(this.db, this.validator, ...args);
+        const type = taskTypes.updateTaskType(this.db, ...args);
         if (type.is_active) this.waiting.offer(type.id);
         return type;
       }),
@@ -131,27 +221,40 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   async createTask(...args: Args<'createTask'>) {
-    const created = await this.write(() => {
-      const result = tasks.createTask(this.db, this.validator, ...args);
-      if (result.created) this.offer(result.task);
-      return result;
+    const [input] = args;
+    const created = await this.validated(async () => {
+      const checked = await this.checkCreates([input], false);
+      return this.write(() => {
+        const result = tasks.createTask(this.db, input, checked.get(0));
+        if (result.created) this.offer(result.task);
+        return result;
+      });
     });
     if (created.created) this.emit('created', created.task);
     return this.available(created);
   }
   async createTasks(...args: Args<'createTasks'>) {
-    const created = await this.write(() => tasks.createTasks(this.db, this.validator, ...args).map((task) => this.offer(task)));
+    const [inputs] = args;
+    const created = await this.validated(async () => {
+      const checked = await this.checkCreates(inputs, true);
+      return this.write(() => tasks.createTasks(this.db, inputs, checked).map((task) => this.offer(task)));
+    });
     this.emit('created', created);
     return this.available(created);
   }
   async listTasks(...args: Args<'listTasks'>) {
-    return tasks.listTasks(this.db, ...args);
+    return this.read(() => tasks.listTasks(this.db, ...args));
   }
   async getTask(...args: Args<'getTask'>) {
-    return tasks.getTask(this.db, ...args);
+    return this.read(() => tasks.getTask(this.db, ...args));
   }
   async updateTask(...args: Args<'updateTask'>) {
-    return this.available(await this.write(() => this.offer(tasks.updateTask(this.db, this.validator, ...args))));
+    const [id, patch] = args;
+    const updated = await this.validated(async () => {
+      const checked = await this.checkUpdate(id, patch);
+      return this.write(() => this.offer(tasks.updateTask(this.db, id, patch, checked)));
+    });
+    return this.available(updated);
   }
   async deleteTask(...args: Args<'deleteTask'>) {
     await this.write(() => tasks.deleteTask(this.db, ...args));
@@ -164,7 +267,7 @@ export class SqliteTaskStore implements TaskStore {
     return claimed;
   }
   async nextClaimableAt(...args: Args<'nextClaimableAt'>) {
-    return queue.nextClaimableAt(this.db, ...args);
+    return this.read(() => queue.nextClaimableAt(this.db, ...args));
   }
   async heartbeatTask(...args: Args<'heartbeatTask'>) {
     return this.write(() => queue.heartbeatTask(this.db, ...args));
@@ -197,34 +300,31 @@ export class SqliteTaskStore implements TaskStore {
     return this.write(() => tasks.deleteFinishedTasks(this.db, ...args));
   }
   async countTasks() {
-    return tasks.countTasks(this.db);
+    return this.read(() => tasks.countTasks(this.db));
   }
 
   async createToken(...args: Args<'createToken'>) {
-    return this.write(() => {
-      this.activeTokens = undefined;
-      return tokens.createToken(this.db, ...args);
-    });
+    const created = await this.write(() => tokens.createToken(this.db, ...args));
+    this.tokensExist = true;
+    return created;
   }
   async listTokens() {
-    return tokens.listTokens(this.db);
+    return this.read(() => tokens.listTokens(this.db));
   }
   async revokeToken(...args: Args<'revokeToken'>) {
-    return this.write(() => {
-      this.activeTokens = undefined;
-      return tokens.revokeToken(this.db, ...args);
-    });
+    return this.write(() => tokens.revokeToken(this.db, ...args));
   }
-  async hasActiveTokens() {
-    // Asked by every request: one read serves all the requests of one event-loop turn.
-    if (this.activeTokens === undefined) {
-      this.activeTokens = tokens.hasActiveTokens(this.db);
-      setImmediate(() => (this.activeTokens = undefined));
+  async hasTokens() {
+    // Asked by every request. Tokens are never deleted, so a yes holds for good; a no is read
+    // again in the next turn of the event loop (another process may have created one).
+    if (this.tokensExist === undefined) {
+      this.tokensExist = this.read(() => tokens.hasTokens(this.db));
+      if (!this.tokensExist) setImmediate(() => (this.tokensExist ||= undefined));
     }
-    return this.activeTokens;
+    return this.tokensExist;
   }
   async verifyToken(...args: Args<'verifyToken'>) {
-    const token = tokens.verifyToken(this.db, ...args);
+    const token = this.read(() => tokens.verifyToken(this.db, ...args));
     // last_used_at is kept to the minute: no write on every request.
     if (token && (this.touched.get(token.id) ?? 0) < Date.now() - 60_000) {
       this.touched.set(token.id, Date.now());
@@ -256,11 +356,37 @@ export class SqliteTaskStore implements TaskStore {
     }
   }
 
-  async close(): Promise<void> {
-    if (!this.db.$client.open) return;
+  async health(): Promise<Health> {
+    if (!(await this.ping())) return { ok: false, detail: 'Database unavailable or not migrated' };
+    const moved = this.file?.check();
+    if (moved) return { ok: false, detail: moved.message };
+    if (this.storageFailure) {
+      // Writes failed: one that needs a new page tells whether they would succeed now. Its commit
+      // clears the failure (see the GroupCommit's onStorage), for writes and health alike.
+      try {
+        await (this.probing ??= this.write(() => probeStorage(this.db.$client)).finally(() => (this.probing = undefined)));
+      } catch (error) {
+        const failure = storageErrorOf(error, this.file?.path ?? this.db.$client.name) ?? this.storageFailure;
+        return { ok: false, detail: failure?.message ?? (error as Error).message };
+      }
+    }
+    return { ok: true };
+  }
+
+  async close(): Promise<CloseResult> {
+    if (!this.db.$client.open) return {};
     clearInterval(this.otherProcesses);
-    this.writes.flush();
-    this.db.$client.pragma('wal_checkpoint(TRUNCATE)');
+    const result: CloseResult = {};
+    const flushError = this.writes.flush();
+    if (flushError !== undefined) result.flushError = flushError;
+    try {
+      this.db.$client.pragma('wal_checkpoint(TRUNCATE)');
+    } catch (error) {
+      // Nothing is lost: what the WAL holds is replayed into the database at the next open.
+      result.checkpointError = storageErrorOf(error, this.file?.path ?? this.db.$client.name) ?? error;
+    }
     this.db.$client.close();
+    await this.validator.close();
+    return result;
   }
 }

@@ -54,7 +54,7 @@ export function revokeToken(db: SqliteDb, nameOrId: string): ApiToken {
 
 // Asked on every request: prepared once per connection.
 const statements = preparedPer((db: SqliteDb) => ({
-  anyActive: db.select({ id: apiTokens.id }).from(apiTokens).where(isNull(apiTokens.revoked_at)).limit(1).prepare(),
+  any: db.select({ id: apiTokens.id }).from(apiTokens).limit(1).prepare(),
   active: db
     .select({ ...listed, secret_hash: apiTokens.secret_hash })
     .from(apiTokens)
@@ -62,8 +62,9 @@ const statements = preparedPer((db: SqliteDb) => ({
     .prepare(),
 }));
 
-export function hasActiveTokens(db: SqliteDb): boolean {
-  return statements(db).anyActive.get() !== undefined;
+/** Whether any token was ever created, revoked ones included. */
+export function hasTokens(db: SqliteDb): boolean {
+  return statements(db).any.get() !== undefined;
 }
 
 /** The live token that `token` proves, or undefined. The secret is compared in constant time. */
