@@ -118,14 +118,19 @@ export interface CloseResult {
 }
 
 /**
- * Everything the API does to its data, named for what it means.
- * Every method is async so that an engine with a network round trip (PostgreSQL) can implement it;
- * each one is a single transaction. Missing rows raise NotFoundError, name clashes ConflictError,
- * and forbidden state changes InvalidStateError (see ./errors.ts). The storage failing (a full
- * disk, an I/O error, the database file gone) raises StorageError, and nothing is acknowledged
- * that is not durable.
+ * Everything the API does to its data, named for what it means, in focused parts: task types,
+ * task records, the queue, tokens, claim signals and the store's own health. Every method is
+ * async so that an engine with a network round trip (PostgreSQL) can implement it; each one is a
+ * single transaction. Errors (see ./errors.ts): a missing row raises NotFoundError; a name that
+ * is taken, a lease no longer held (LeaseLostError) and a move from a status that does not allow
+ * it (cancel, retry) raise ConflictError; a task for an inactive type raises InvalidStateError;
+ * input that breaks a rule raises ValidationError. The storage failing (a full disk, an I/O
+ * error, the database gone) raises StorageError, and nothing is acknowledged that is not durable.
  */
-export interface TaskStore {
+export interface TaskStore extends TaskTypeStore, TaskRecordStore, QueueStore, TokenStore, ClaimSignals, StoreHealth {}
+
+/** The registry of task types. */
+export interface TaskTypeStore {
   createTaskType(input: TaskTypeCreate): Promise<TaskType>;
   /** Ordered by name; inactive types only when asked for. */
   listTaskTypes(filter: TaskTypeFilter): Promise<TaskType[]>;
@@ -134,7 +139,10 @@ export interface TaskStore {
   updateTaskType(id: number, patch: TaskTypeUpdate): Promise<TaskType>;
   /** Soft delete: the type stays, marked inactive, and takes no new tasks. */
   deactivateTaskType(id: number): Promise<void>;
+}
 
+/** Tasks as records: create, read, update, delete, and what retention and metrics need. */
+export interface TaskRecordStore {
   /**
    * Creates a pending task; the type must exist (NotFoundError) and be active (InvalidStateError),
    * and the parameters must fit its schema (ValidationError). With an idempotency key already used
@@ -153,7 +161,14 @@ export interface TaskStore {
   updateTask(id: number, patch: TaskUpdate): Promise<Task>;
   /** Permanent delete. */
   deleteTask(id: number): Promise<void>;
+  /** Deletes up to `limit` finished tasks that finished before `before`; returns how many. */
+  deleteFinishedTasks(before: string, limit: number): Promise<number>;
+  /** Tasks per type and status (the queue depth), without counting rows: cheap at any size. */
+  countTasks(): Promise<TaskCount[]>;
+}
 
+/** The queue protocol: leases, settling, cancel and retry. */
+export interface QueueStore {
   /**
    * Atomically leases up to `limit` claimable tasks to a worker: pending ones whose `run_at` has
    * come and running ones whose lease expired with attempts left, of active types, by priority,
@@ -171,19 +186,19 @@ export interface TaskStore {
    * `retry` is true, else `failed`.
    */
   failTask(id: number, lease: Lease, errorMessage: string, retry: boolean): Promise<Task>;
-  /** Cancels a pending or running task (InvalidStateError otherwise); its worker loses the lease. */
+  /** Cancels a pending or running task (ConflictError otherwise); its worker loses the lease. */
   cancelTask(id: number): Promise<Task>;
-  /** Puts a failed or cancelled task back to pending with its attempts reset. */
+  /** Puts a failed or cancelled task back to pending with its attempts reset (ConflictError otherwise). */
   retryTask(id: number): Promise<Task>;
   /**
    * Tidies expired leases: tasks with attempts left go back to pending, the rest become failed.
    * Claiming does not depend on it having run. Returns how many tasks changed.
    */
   sweepExpiredLeases(): Promise<number>;
-  /** Deletes up to `limit` finished tasks that finished before `before`; returns how many. */
-  deleteFinishedTasks(before: string, limit: number): Promise<number>;
-  /** Tasks per type and status (the queue depth), without counting rows: cheap at any size. */
-  countTasks(): Promise<TaskCount[]>;
+}
+
+/** How claims learn that tasks may have become claimable, and how metrics learn what happened. */
+export interface ClaimSignals {
   /**
    * Waits to claim for `request` (a long poll), until the store calls one of `waiting`'s
    * callbacks, once: `claimed` with tasks it leased to this request in the very transaction of a
@@ -200,7 +215,10 @@ export interface TaskStore {
   onTasksAvailable(listener: () => void): () => void;
   /** Calls the listener for everything that happens to tasks through the queue protocol. */
   onTaskEvent(listener: (event: TaskEvent) => void): () => void;
+}
 
+/** API tokens: only their hashes are kept. */
+export interface TokenStore {
   /** Creates an API token; the returned `token` is shown once and only its hash is kept. */
   createToken(name: string, scopes: TokenScope[]): Promise<{ token: string; record: ApiToken }>;
   listTokens(): Promise<ApiToken[]>;
@@ -213,7 +231,10 @@ export interface TaskStore {
   hasTokens(): Promise<boolean>;
   /** The live token a presented secret proves, or undefined. */
   verifyToken(token: string): Promise<ApiToken | undefined>;
+}
 
+/** The store's own state: readiness and closing. */
+export interface StoreHealth {
   /** True when the database answers and its migrations are applied. */
   ping(): Promise<boolean>;
   /**

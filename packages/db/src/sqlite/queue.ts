@@ -3,10 +3,11 @@
  * expired leases. Each function is one transaction; claims are a single UPDATE … RETURNING.
  */
 import { and, eq, inArray, sql, type SQL } from 'drizzle-orm';
-import { ConflictError, LeaseLostError, taskNotFound } from '../errors.js';
+import { taskNotFound } from '../errors.js';
+import { CANCELLABLE, RETRYABLE, cancelChanges, failChanges, leaseLost as leaseLostError, retryChanges, transitionRefused } from '../rules/index.js';
 import { taskList, taskTypes } from '../schema.js';
 import type { ClaimFilter, ClaimRequest, Lease } from '../store.js';
-import type { Task, TaskStatus, TaskType } from '../types.js';
+import type { Task, TaskStatus } from '../types.js';
 import type { SqliteDb } from './database.js';
 import { addSeconds, nowIso, preparedPer } from './util.js';
 
@@ -195,13 +196,7 @@ export function nextClaimableAt(db: SqliteDb, filter: ClaimFilter): string | nul
 function leaseLost(db: SqliteDb, id: number, lease: Lease): never {
   const current = statements(db).task.get({ id });
   if (!current) throw taskNotFound(id);
-  const why =
-    current.status !== 'running'
-      ? `it is ${current.status}`
-      : current.lease_id === lease.lease_id
-        ? `it is leased to another worker`
-        : `its lease was taken over by a newer claim`;
-  throw new LeaseLostError(`Task ${id} is not leased to worker '${lease.worker_id}' with lease '${lease.lease_id}': ${why}`);
+  throw leaseLostError(id, lease, current);
 }
 
 /** Applies `changes` to a task only while `lease` still holds it; else says why not. */
@@ -236,23 +231,13 @@ export function completeTask(db: SqliteDb, id: number, lease: Lease, result: unk
   return row ?? leaseLost(db, id, lease);
 }
 
-/** Exponential backoff with equal jitter: half the delay fixed, half random. */
-export function retryDelaySeconds(type: Pick<TaskType, 'retry_base_seconds' | 'retry_max_seconds'>, attempt: number): number {
-  const delay = Math.min(type.retry_max_seconds, type.retry_base_seconds * 2 ** Math.max(0, attempt - 1));
-  return delay / 2 + Math.random() * (delay / 2);
-}
-
 export function failTask(db: SqliteDb, id: number, lease: Lease, errorMessage: string, retry: boolean): Task {
   return db.transaction(
     () => {
       const current = statements(db).task.get({ id });
-      const now = nowIso();
-      if (current && retry && current.attempts < current.max_attempts) {
-        const type = statements(db).type.get({ id: current.task_type_id })!;
-        const runAt = addSeconds(now, retryDelaySeconds(type, current.attempts));
-        return settle(db, id, lease, { status: 'pending', error_message: errorMessage, run_at: runAt, lease_expires_at: null });
-      }
-      return settle(db, id, lease, { status: 'failed', error_message: errorMessage, completed_at: now, lease_expires_at: null });
+      if (!current) throw taskNotFound(id);
+      const type = statements(db).type.get({ id: current.task_type_id })!;
+      return settle(db, id, lease, failChanges(current, type, errorMessage, retry, nowIso()));
     },
     { behavior: 'immediate' },
   );
@@ -262,7 +247,7 @@ export function failTask(db: SqliteDb, id: number, lease: Lease, errorMessage: s
  * Moves a task from one of the `from` statuses with `changes`; ConflictError naming `action`
  * when it is in another status.
  */
-function transition(db: SqliteDb, id: number, from: TaskStatus[], changes: Partial<Task>, action: string): Task {
+function transition(db: SqliteDb, id: number, from: readonly TaskStatus[], changes: Partial<Task>, action: string): Task {
   const row = db
     .update(taskList)
     .set({ ...changes, updated_at: nowIso() })
@@ -272,16 +257,15 @@ function transition(db: SqliteDb, id: number, from: TaskStatus[], changes: Parti
   if (row) return row;
   const current = db.select({ status: taskList.status }).from(taskList).where(eq(taskList.id, id)).get();
   if (!current) throw taskNotFound(id);
-  throw new ConflictError(`Task ${id} is ${current.status}: only ${from.join(' or ')} tasks can be ${action}`);
+  throw transitionRefused(id, current.status, from, action);
 }
 
 export function cancelTask(db: SqliteDb, id: number): Task {
-  return transition(db, id, ['pending', 'running'], { status: 'cancelled', completed_at: nowIso(), lease_expires_at: null }, 'cancelled');
+  return transition(db, id, CANCELLABLE, cancelChanges(nowIso()), 'cancelled');
 }
 
 export function retryTask(db: SqliteDb, id: number): Task {
-  const changes = { status: 'pending', attempts: 0, run_at: nowIso(), completed_at: null, lease_expires_at: null } as const;
-  return transition(db, id, ['failed', 'cancelled'], changes, 'retried');
+  return transition(db, id, RETRYABLE, retryChanges(nowIso()), 'retried');
 }
 
 export function sweepExpiredLeases(db: SqliteDb): ExpiredLeases {

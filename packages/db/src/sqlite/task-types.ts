@@ -1,23 +1,15 @@
 import { asc, eq } from 'drizzle-orm';
-import { ConflictError, taskTypeNotFound, ValidationError } from '../errors.js';
+import { ConflictError, taskTypeNotFound } from '../errors.js';
+import { checkRetryPolicy, newTaskType } from '../rules/index.js';
 import { taskTypes } from '../schema.js';
-import type { RetryPolicy, TaskTypeCreate, TaskTypeFilter, TaskTypeUpdate } from '../store.js';
-import { DEFAULT_MAX_ATTEMPTS, DEFAULT_RETRY_BASE_SECONDS, DEFAULT_RETRY_MAX_SECONDS, type TaskType } from '../types.js';
+import type { TaskTypeCreate, TaskTypeFilter, TaskTypeUpdate } from '../store.js';
+import type { TaskType } from '../types.js';
 import type { SqliteDb } from './database.js';
 import { isUniqueViolation, nowIso, withoutUndefined } from './util.js';
 
-function checkPolicy(policy: RetryPolicy, current?: TaskType): void {
-  const base = policy.retry_base_seconds ?? current?.retry_base_seconds ?? DEFAULT_RETRY_BASE_SECONDS;
-  const cap = policy.retry_max_seconds ?? current?.retry_max_seconds ?? DEFAULT_RETRY_MAX_SECONDS;
-  if (cap < base) {
-    const field = policy.retry_max_seconds !== undefined ? 'retry_max_seconds' : 'retry_base_seconds';
-    throw new ValidationError([{ path: [field], message: 'retry_max_seconds must not be less than retry_base_seconds', type: 'too_small' }]);
-  }
-}
-
 /** The caller has checked `parameters_schema`, before the write and off the main thread (see ParameterValidator). */
 export function createTaskType(db: SqliteDb, input: TaskTypeCreate): TaskType {
-  checkPolicy(input);
+  checkRetryPolicy(input);
   const taken = () => new ConflictError(`Task type '${input.name}' already exists`);
   return db.transaction(
     (tx) => {
@@ -26,17 +18,7 @@ export function createTaskType(db: SqliteDb, input: TaskTypeCreate): TaskType {
       try {
         return tx
           .insert(taskTypes)
-          .values({
-            name: input.name,
-            description: input.description ?? null,
-            parameters_schema: input.parameters_schema ?? {},
-            metadata: input.metadata ?? {},
-            is_active: true,
-            created_at: nowIso(),
-            max_attempts: input.max_attempts ?? DEFAULT_MAX_ATTEMPTS,
-            retry_base_seconds: input.retry_base_seconds ?? DEFAULT_RETRY_BASE_SECONDS,
-            retry_max_seconds: input.retry_max_seconds ?? DEFAULT_RETRY_MAX_SECONDS,
-          })
+          .values(newTaskType(input, nowIso()))
           .returning()
           .get();
       } catch (error) {
@@ -66,7 +48,7 @@ export function updateTaskType(db: SqliteDb, id: number, patch: TaskTypeUpdate):
     (tx) => {
       const current = tx.select().from(taskTypes).where(eq(taskTypes.id, id)).get();
       if (!current) throw taskTypeNotFound(id);
-      checkPolicy(patch, current);
+      checkRetryPolicy(patch, current);
       return tx
         .update(taskTypes)
         .set({ ...withoutUndefined(patch), updated_at: nowIso() })

@@ -1,13 +1,12 @@
 import { and, desc, eq, inArray, sql, type SQL } from 'drizzle-orm';
 import { ConflictError, InvalidStateError, taskNotFound, taskTypeNotFound, ValidationError, type Problem } from '../errors.js';
 import { acceptsAnything, typeVersion } from '../parameters.js';
+import { FINISHED_STATUSES, manualStatusChanges, newTask } from '../rules/index.js';
 import { taskCounts, taskList, taskTypes } from '../schema.js';
 import type { CreatedTask, TaskCount, TaskCreate, TaskFilter, TaskUpdate } from '../store.js';
-import type { JsonObject, Task, TaskStatus, TaskType } from '../types.js';
+import type { JsonObject, Task, TaskType } from '../types.js';
 import type { SqliteDb } from './database.js';
-import { addSeconds, isUniqueViolation, nowIso, preparedPer, withoutUndefined } from './util.js';
-
-const FINISHED: ReadonlySet<TaskStatus> = new Set(['completed', 'failed', 'cancelled']);
+import { isUniqueViolation, nowIso, preparedPer, withoutUndefined } from './util.js';
 
 /**
  * The most stored JSON one page of a task list holds, so that a list of large tasks neither fails
@@ -152,19 +151,9 @@ function insertTask(db: SqliteDb, input: TaskCreate, checked: CheckedParameters 
     if (existing) return { task: existing, created: false };
   }
   if (!type.is_active) throw new InvalidStateError(`Task type ${input.task_type_id} is not active`);
-  const parameters = input.parameters ?? {};
   requireChecked(type, checked);
-  const now = nowIso();
-  const task = prepared.insert.get({
-    task_type_id: input.task_type_id,
-    parameters,
-    priority: input.priority ?? 100,
-    metadata: input.metadata ?? {},
-    created_at: now,
-    run_at: input.run_at ?? (input.delay_seconds ? addSeconds(now, input.delay_seconds) : now),
-    max_attempts: input.max_attempts ?? type.max_attempts,
-    idempotency_key: input.idempotency_key ?? null,
-  })!;
+  const { status: _pending, ...values } = newTask(input, type, nowIso());
+  const task = prepared.insert.get(values)!;
   return { task, created: true };
 }
 
@@ -240,11 +229,7 @@ export function updateTask(db: SqliteDb, id: number, patch: TaskUpdate, checked?
         requireChecked(type, checked);
       }
       const now = nowIso();
-      const changes: Partial<Task> = { ...withoutUndefined(patch), updated_at: now };
-      if (patch.status === 'running') changes.started_at = now;
-      if (patch.status !== undefined && FINISHED.has(patch.status)) changes.completed_at = now;
-      // A status set by hand ends any lease: the task is no longer a worker's to settle.
-      if (patch.status !== undefined) Object.assign(changes, { lease_id: null, lease_expires_at: null });
+      const changes: Partial<Task> = { ...withoutUndefined(patch), ...manualStatusChanges(patch.status, now), updated_at: now };
       return tx.update(taskList).set(changes).where(eq(taskList.id, id)).returning().get()!;
     },
     { behavior: 'immediate' },
@@ -261,7 +246,7 @@ export function deleteFinishedTasks(db: SqliteDb, before: string, limit: number)
   const doomed = db
     .select({ id: taskList.id })
     .from(taskList)
-    .where(and(inArray(taskList.status, [...FINISHED]), sql`${taskList.completed_at} < ${before}`))
+    .where(and(inArray(taskList.status, [...FINISHED_STATUSES]), sql`${taskList.completed_at} < ${before}`))
     .orderBy(taskList.completed_at)
     .limit(limit);
   return db.delete(taskList).where(inArray(taskList.id, doomed)).run().changes;

@@ -1,15 +1,10 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { and, asc, eq, isNull, or, sql } from 'drizzle-orm';
 import { ConflictError, NotFoundError } from '../errors.js';
+import { formatToken, hashTokenSecret, newTokenSecret, parseToken, secretMatches } from '../rules/index.js';
 import { apiTokens } from '../schema.js';
 import type { ApiToken, TokenScope } from '../types.js';
 import type { SqliteDb } from './database.js';
 import { isUniqueViolation, nowIso, preparedPer } from './util.js';
-
-/** Tokens read `pq_<id>_<secret>`; the id finds the row, the secret is compared by hash. */
-const TOKEN_FORMAT = /^pq_(\d{1,15})_([A-Za-z0-9_-]{43})$/;
-
-const hashSecret = (secret: string) => createHash('sha256').update(secret).digest();
 
 const listed = {
   id: apiTokens.id,
@@ -21,14 +16,14 @@ const listed = {
 };
 
 export function createToken(db: SqliteDb, name: string, scopes: TokenScope[]): { token: string; record: ApiToken } {
-  const secret = randomBytes(32).toString('base64url');
+  const secret = newTokenSecret();
   try {
     const record = db
       .insert(apiTokens)
-      .values({ name, scopes, secret_hash: hashSecret(secret).toString('hex'), created_at: nowIso() })
+      .values({ name, scopes, secret_hash: hashTokenSecret(secret), created_at: nowIso() })
       .returning(listed)
       .get();
-    return { token: `pq_${record.id}_${secret}`, record };
+    return { token: formatToken(record.id, secret), record };
   } catch (error) {
     if (isUniqueViolation(error)) throw new ConflictError(`A token named '${name}' already exists`);
     throw error;
@@ -69,13 +64,10 @@ export function hasTokens(db: SqliteDb): boolean {
 
 /** The live token that `token` proves, or undefined. The secret is compared in constant time. */
 export function verifyToken(db: SqliteDb, token: string): ApiToken | undefined {
-  const match = TOKEN_FORMAT.exec(token);
-  if (!match) return undefined;
-  const row = statements(db).active.get({ id: Number(match[1]) });
-  // Hash even when there is no row, so that timing does not tell which ids exist.
-  const presented = hashSecret(match[2]!);
-  const stored = row ? Buffer.from(row.secret_hash, 'hex') : Buffer.alloc(presented.length);
-  if (!row || stored.length !== presented.length || !timingSafeEqual(stored, presented)) return undefined;
+  const parsed = parseToken(token);
+  if (!parsed) return undefined;
+  const row = statements(db).active.get({ id: parsed.id });
+  if (!secretMatches(parsed.secret, row?.secret_hash) || !row) return undefined;
   const { secret_hash: _secret, ...token_ } = row;
   return token_;
 }
