@@ -1,22 +1,28 @@
 import { randomUUID } from 'node:crypto';
 import fastifyCors from '@fastify/cors';
+import {
+  appRouter,
+  buildOpenApiDocument,
+  createAuthenticator,
+  httpStatusOf,
+  LongPollLimiter,
+  procedureMeta,
+  storageStatusOf,
+  type AuthMode,
+  type Context,
+  type Detail,
+} from '@prismq/api';
 import { StorageError, type TaskStore } from '@prismq/db';
 import type { TRPCError } from '@trpc/server';
 import { fastifyRequestHandler, type CreateFastifyContextOptions } from '@trpc/server/adapters/fastify';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { fastifyTRPCOpenApiPlugin } from 'trpc-to-openapi';
-import { createAuthenticator, type AuthMode } from './auth.js';
 import { addJsonParser, checkQueryInput, lowerCaseContentType } from './bodies.js';
 import type { Config } from './config.js';
 import { registerDocs } from './docs.js';
 import { MAX_JSON_DEPTH, nestsDeeperThan } from './json-depth.js';
-import { httpStatusOf, storageStatusOf, type Detail } from './errors.js';
 import { registerGate, sendError } from './gate.js';
 import { registerMetrics } from './metrics.js';
-import { buildOpenApiDocument } from './openapi.js';
-import { LongPollLimiter } from './queue/claim.js';
-import { appRouter, procedureMeta } from './router.js';
-import type { Context } from './trpc.js';
 
 export interface AppOptions {
   store: TaskStore;

@@ -1,10 +1,9 @@
 import { connect } from 'node:net';
 import { Writable } from 'node:stream';
 import type { TokenScope } from '@prismq/db';
+import { SCOPE_GRANTS, type Access, type AppRouter } from '@prismq/api';
 import { createTRPCClient, httpLink } from '@trpc/client';
-import type { AppRouter } from './router.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SCOPE_GRANTS, type Access } from './trpc.js';
 import { startTestServer, type TestServer } from './testing.js';
 
 let server: TestServer;

@@ -85,7 +85,7 @@ describe('a server process killed with SIGKILL while it is busy', () => {
   it('keeps every acknowledged create, claim and complete, and leaves an intact database', { timeout: 90_000 }, async () => {
     const databasePath = join(tempDir('prismq-crash-'), 'api.db');
     const supervisor = new Supervisor();
-    supervisor.up(await startServerProcess(databasePath));
+    supervisor.up(await startServerProcess({ databasePath }));
 
     const type = await api(supervisor.server!.url, 'POST', '/api/task-types', { name: 'crash_safety' });
     expect(type.status).toBe(201);
@@ -170,7 +170,7 @@ describe('a server process killed with SIGKILL while it is busy', () => {
     for (let kill = 0; kill < KILLS; kill++) {
       await new Promise((resolve) => setTimeout(resolve, 200 + Math.random() * 600));
       await supervisor.kill();
-      supervisor.up(await startServerProcess(databasePath));
+      supervisor.up(await startServerProcess({ databasePath }));
     }
     // Some work for the last generation too, then a final crash.
     const settle = Date.now() + 600;

@@ -5,11 +5,7 @@
  * of the door the request came in by (REST `{"detail": …}` or tRPC's error).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { refusal, type Access, type Auth } from './auth.js';
-import type { Detail } from './errors.js';
-import { httpStatusOf } from './errors.js';
-import { procedureMeta } from './router.js';
-import { trpcErrorBody } from './trpc.js';
+import { httpStatusOf, procedureMeta, refusal, trpcErrorBody, type Access, type Auth, type Detail } from '@prismq/api';
 
 declare module 'fastify' {
   interface FastifyRequest {

@@ -1,5 +1,5 @@
 export { buildApp, type AppOptions } from './app.js';
 export { loadConfig, defaultDatabasePath, type Config } from './config.js';
-export { buildOpenApiDocument } from './openapi.js';
-export { appRouter, type AppRouter } from './router.js';
-export * from './schemas.js';
+// The router, its schemas and the OpenAPI document live in @prismq/api; re-exported for whoever
+// imports them from here.
+export * from '@prismq/api';

@@ -35,7 +35,7 @@ async function createUntilRefused(url: string, typeId: number, loops: number) {
 describe('shutdown', () => {
   it('on SIGTERM under load: answers waiting claims, drops no acknowledged write, and exits 0', async () => {
     const databasePath = join(tempDir(), 'api.db');
-    const server = await startServerProcess(databasePath);
+    const server = await startServerProcess({ databasePath });
     const type = (await api(server.url, 'POST', '/api/task-types', { name: 'under_load' })).body;
     const other = (await api(server.url, 'POST', '/api/task-types', { name: 'never_created' })).body;
 
@@ -69,7 +69,7 @@ describe('pnpm db:backup', () => {
   it('copies the live database consistently while the server keeps serving', async () => {
     const dir = tempDir();
     const databasePath = join(dir, 'api.db');
-    const server = await startServerProcess(databasePath);
+    const server = await startServerProcess({ databasePath });
     const type = (await api(server.url, 'POST', '/api/task-types', { name: 'backed_up' })).body;
     for (let i = 0; i < 20; i++) await api(server.url, 'POST', '/api/tasks', { task_type_id: type.id });
 

@@ -1,3 +1,4 @@
+import { buildOpenApiDocument } from '@prismq/api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from './testing.js';
 
@@ -28,6 +29,13 @@ describe('service endpoints', () => {
     }
     const init = await server.request('GET', '/docs/init.js');
     expect(init.text).toContain('/api/openapi.json');
+  });
+
+  it('GET /api/openapi.json serves the OpenAPI document that @prismq/api builds', async () => {
+    const res = await server.request('GET', '/api/openapi.json');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('application/json');
+    expect(res.body).toEqual(JSON.parse(JSON.stringify(buildOpenApiDocument())));
   });
 
   it('does not serve other files of the Swagger UI package', async () => {

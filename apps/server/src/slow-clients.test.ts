@@ -37,12 +37,15 @@ const isClosed = (client: Client) => client.socket.destroyed || client.socket.re
 let server: ServerProcess;
 
 beforeAll(async () => {
-  server = await startServerProcess(join(tempDir(), 'api.db'), {
-    HEADERS_TIMEOUT_MS: '500',
-    REQUEST_TIMEOUT_MS: '1000',
-    KEEP_ALIVE_TIMEOUT_MS: '500',
-    BODY_LIMIT: String(1024 * 1024),
-    BODY_MEMORY_LIMIT: String(3 * 1024 * 1024),
+  server = await startServerProcess({
+    databasePath: join(tempDir(), 'api.db'),
+    env: {
+      HEADERS_TIMEOUT_MS: '500',
+      REQUEST_TIMEOUT_MS: '1000',
+      KEEP_ALIVE_TIMEOUT_MS: '500',
+      BODY_LIMIT: String(1024 * 1024),
+      BODY_MEMORY_LIMIT: String(3 * 1024 * 1024),
+    },
   });
 });
 afterAll(async () => {
@@ -94,7 +97,10 @@ describe('slow and idle clients', () => {
 
 describe('MAX_CONNECTIONS', () => {
   it('closes connections past the cap as they arrive, and serves again once slow ones are cut', async () => {
-    const capped = await startServerProcess(join(tempDir(), 'api.db'), { MAX_CONNECTIONS: '20', HEADERS_TIMEOUT_MS: '500', REQUEST_TIMEOUT_MS: '1000' });
+    const capped = await startServerProcess({
+      databasePath: join(tempDir(), 'api.db'),
+      env: { MAX_CONNECTIONS: '20', HEADERS_TIMEOUT_MS: '500', REQUEST_TIMEOUT_MS: '1000' },
+    });
     const holding = await Promise.all(Array.from({ length: 20 }, () => open(capped.url, 'GET /healthz HTTP/1.1\r\nHost: x\r\n')));
     // Connections are accepted in the order they arrive: this is the twenty-first.
     const extra = await open(capped.url, 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');

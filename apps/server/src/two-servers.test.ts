@@ -18,8 +18,8 @@ afterEach(async () => {
 /** Two servers on one fresh database, the second started once the first has migrated it. */
 async function startTwo() {
   const databasePath = join(tempDir('prismq-two-'), 'api.db');
-  const a = await startServerProcess(databasePath);
-  const b = await startServerProcess(databasePath);
+  const a = await startServerProcess({ databasePath });
+  const b = await startServerProcess({ databasePath });
   return { databasePath, a, b };
 }
 
@@ -212,7 +212,7 @@ describe('two server processes on one SQLite file', () => {
       }`;
     const env = { MIGRATION_BARRIER: barrier, NODE_OPTIONS: `--import=data:text/javascript,${encodeURIComponent(preload)}` };
     let settled = false;
-    const starting = Promise.allSettled([startServerProcess(databasePath, env), startServerProcess(databasePath, env)]).finally(
+    const starting = Promise.allSettled([startServerProcess({ databasePath, env }), startServerProcess({ databasePath, env })]).finally(
       () => (settled = true),
     );
 

@@ -6,10 +6,13 @@
  * const type = await prismq.taskTypes.create.mutate({ name: 'video_processing' });
  * const task = await prismq.tasks.create.mutate({ task_type_id: type.id, priority: 10 });
  * ```
+ *
+ * This entry imports no Node.js module and installs no process handler, so a bundler can take it
+ * into a browser app. The worker runtime, which does both, is `@prismq/client/worker`.
  */
 import { createTRPCClient, httpBatchLink, httpLink, splitLink, TRPCClientError, type HTTPHeaders } from '@trpc/client';
 import type { inferRouterError, inferRouterInputs, inferRouterOutputs } from '@trpc/server';
-import type { AppRouter } from '@prismq/server';
+import type { AppRouter } from '@prismq/api';
 
 export type { AppRouter };
 export type RouterInputs = inferRouterInputs<AppRouter>;
@@ -83,5 +86,3 @@ export function errorInfo(error: unknown): PrismqErrorInfo | undefined {
 }
 
 export { TRPCClientError };
-
-export { createWorker, type HandlerContext, type TaskHandler, type Worker, type WorkerOptions, type WorkerTask } from './worker.js';

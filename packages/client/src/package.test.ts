@@ -1,7 +1,7 @@
 /**
  * The client as a service outside this repository gets it: packed, installed from the tarball
- * with npm into an empty project, type-checked with strict settings (no skipLibCheck), compiled
- * and run against a real server.
+ * with npm into an empty project, both entry points (`@prismq/client`, `@prismq/client/worker`)
+ * type-checked with strict settings (no skipLibCheck), compiled and run against a real server.
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -20,6 +20,7 @@ let server: TestServer;
 
 const CONSUMER = `
 import { createPrismqClient, errorInfo, type Task } from '@prismq/client';
+import { createWorker, type WorkerOptions } from '@prismq/client/worker';
 
 const prismq = createPrismqClient({ url: process.argv[2]! });
 const type = await prismq.taskTypes.create.mutate({ name: 'outside', metadata: { team: 'billing' } });
@@ -35,7 +36,8 @@ try {
 } catch (error) {
   missing = errorInfo(error);
 }
-console.log(JSON.stringify({ name, priority: task.priority, status: task.status, missing }));
+const options: WorkerOptions<{ outside: { n: number } }> = { url: process.argv[2]!, handlers: { outside: (task) => task.parameters.n + 1 } };
+console.log(JSON.stringify({ name, priority: task.priority, status: task.status, missing, worker: typeof createWorker, handlers: Object.keys(options.handlers) }));
 `;
 
 beforeAll(async () => {
@@ -84,6 +86,8 @@ describe('@prismq/client as an installed package', () => {
       priority: 7,
       status: 'pending',
       missing: { code: 'NOT_FOUND', httpStatus: 404, detail: 'Task 424242 not found' },
+      worker: 'function',
+      handlers: ['outside'],
     });
   });
 });

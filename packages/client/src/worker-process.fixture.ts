@@ -2,7 +2,7 @@
  * A worker process for the multi-process tests: `worker-process.fixture.ts <url> <type> <concurrency>`.
  * Prints `done <task id>` for every task its handler ran, and drains and exits on SIGTERM.
  */
-import { createWorker } from './index.js';
+import { createWorker } from './worker.js';
 
 const [url, typeName, concurrency] = process.argv.slice(2);
 createWorker({

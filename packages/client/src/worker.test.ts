@@ -1,6 +1,7 @@
 import { startTestServer, type TestServer } from '@prismq/server/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createPrismqClient, createWorker, type PrismqClient, type Task, type Worker } from './index.js';
+import { createPrismqClient, type PrismqClient, type Task } from './index.js';
+import { createWorker, type Worker } from './worker.js';
 
 let server: TestServer;
 let client: PrismqClient;

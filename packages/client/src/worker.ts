@@ -1,8 +1,11 @@
 /**
  * The worker runtime: long-polls the API for tasks of the types it has handlers for, runs them
- * with bounded concurrency, keeps their leases alive, and reports each outcome.
+ * with bounded concurrency, keeps their leases alive, and reports each outcome. For Node.js (it
+ * names itself after the host and handles SIGTERM), so it is its own entry point:
  *
  * ```ts
+ * import { createWorker } from '@prismq/client/worker';
+ *
  * const worker = createWorker<{ video_processing: { format: 'mp4' | 'webm' } }>({
  *   url: 'http://localhost:8000',
  *   handlers: {

@@ -1,6 +1,6 @@
 import { generateOpenApiDocument, type OpenAPIObject } from 'trpc-to-openapi';
 import pkg from '../package.json' with { type: 'json' };
-import { appRouter, procedureMeta } from './router.js';
+import { appRouter, procedureMeta } from './root.js';
 
 type Operation = { responses?: Record<string, { description?: string; content?: unknown }>; security?: unknown };
 

@@ -20,8 +20,6 @@ export interface Context {
   auth: Auth;
 }
 
-export { SCOPE_GRANTS, type Access } from './auth.js';
-
 /**
  * Procedure metadata: the REST route (read by trpc-to-openapi) and its success status.
  * Declared here rather than as trpc-to-openapi's OpenApiMeta so that the router's type, which
@@ -47,7 +45,7 @@ void metaFitsOpenApi;
 
 /**
  * Tells, for a procedure, whether an input field travels in the REST path, query or body.
- * Filled in by router.ts once the router exists.
+ * Filled in by root.ts once the router exists.
  */
 export const restFieldLocators = new Map<string, FieldLocator>();
 const trpcLocator: FieldLocator = () => 'input';
