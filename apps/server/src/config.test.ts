@@ -1,5 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { defaultDatabasePath, isLoopback, loadConfig } from './config.js';
+import { CONFIG_VARIABLES, defaultDatabasePath, isLoopback, loadConfig } from './config.js';
 
 describe('loadConfig', () => {
   it('has the documented defaults', () => {
@@ -7,6 +8,7 @@ describe('loadConfig', () => {
       port: 8000,
       host: '127.0.0.1',
       databasePath: defaultDatabasePath(),
+      databasePoolSize: 10,
       logLevel: 'info',
       production: false,
       auth: 'auto',
@@ -41,6 +43,7 @@ describe('loadConfig', () => {
         PORT: '9001',
         HOST: '0.0.0.0',
         DATABASE_URL: '/var/lib/prismq.db',
+        DATABASE_POOL_SIZE: '25',
         LOG_LEVEL: 'debug',
         NODE_ENV: 'production',
         AUTH: 'on',
@@ -60,6 +63,7 @@ describe('loadConfig', () => {
       port: 9001,
       host: '0.0.0.0',
       databasePath: '/var/lib/prismq.db',
+      databasePoolSize: 25,
       logLevel: 'debug',
       production: true,
       auth: 'on',
@@ -82,6 +86,18 @@ describe('loadConfig', () => {
     expect(loadConfig({ DATABASE_URL: 'file:data/q.db', INIT_CWD: '/srv' }).databasePath).toBe('/srv/data/q.db');
   });
 
+  it('passes a PostgreSQL URL for DATABASE_URL through as it is', () => {
+    for (const url of ['postgres://prismq:secret@db.internal:5432/queue', 'postgresql://localhost/queue?sslmode=require']) {
+      expect(loadConfig({ DATABASE_URL: url, INIT_CWD: '/srv' }).databasePath).toBe(url);
+    }
+  });
+
+  it('resolves a relative path against where turbo was run, when turbo runs the server (npm start, pnpm start, pnpm dev)', () => {
+    // turbo runs the start script through pnpm in apps/server, and pnpm sets INIT_CWD to that folder.
+    const underTurbo = { DATABASE_URL: 'data/q.db', INIT_CWD: '/repo/apps/server', TURBO_INVOCATION_DIR: '/repo' };
+    expect(loadConfig(underTurbo)).toMatchObject({ databasePath: '/repo/data/q.db', workingDirectory: '/repo' });
+  });
+
   it('treats an empty variable as unset', () => {
     expect(loadConfig({ PORT: '', LOG_LEVEL: '' })).toMatchObject({ port: 8000, logLevel: 'info' });
   });
@@ -99,8 +115,28 @@ describe('loadConfig', () => {
     [{ HEADERS_TIMEOUT_MS: '50' }, /^Invalid HEADERS_TIMEOUT_MS="50": must be at least 100 ms$/],
     [{ HEADERS_TIMEOUT_MS: '40000' }, /^Invalid HEADERS_TIMEOUT_MS=40000: must not be more than REQUEST_TIMEOUT_MS \(30000\)$/],
     [{ MAX_CONNECTIONS: '0' }, /^Invalid MAX_CONNECTIONS="0": must be at least 1$/],
+    [{ DATABASE_POOL_SIZE: '0' }, /^Invalid DATABASE_POOL_SIZE="0": must be at least 1$/],
     [{ BODY_MEMORY_LIMIT: 'lots' }, /^Invalid BODY_MEMORY_LIMIT="lots": must be a number of bytes$/],
   ])('rejects %j with a one-line message naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(message);
+  });
+});
+
+describe('the configuration variables', () => {
+  const root = new URL('../../../', import.meta.url);
+  const readme = readFileSync(new URL('README.md', root), 'utf8');
+  const turbo = JSON.parse(readFileSync(new URL('turbo.json', root), 'utf8')) as { tasks: Record<string, { passThroughEnv?: string[] }> };
+  const sorted = (names: readonly string[]) => [...names].sort();
+
+  it('are the ones the README documents in its Configuration table, no more and no fewer', () => {
+    const section = readme.split(/^## /m).find((part) => part.startsWith('Configuration\n'));
+    expect(section, 'the README has a "## Configuration" section').toBeDefined();
+    const documented = [...section!.matchAll(/^\| `([A-Z][A-Z0-9_]*)` \|/gm)].map((match) => match[1]!);
+    expect(sorted(documented)).toEqual(sorted(CONFIG_VARIABLES));
+  });
+
+  // In strict env mode turbo gives a task only the variables it lists: one left out is silently ignored.
+  it.each(['start', 'dev'])('all reach the server under turbo: its %s task passes each through', (task) => {
+    expect(sorted(turbo.tasks[task]?.passThroughEnv ?? [])).toEqual(expect.arrayContaining(sorted(CONFIG_VARIABLES)));
   });
 });

@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { isPostgresUrl, sqlitePathOf } from '@prismq/db';
 import { z } from 'zod';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -20,9 +21,15 @@ const EnvSchema = z.object({
     .string()
     .trim()
     .min(1, 'must not be empty')
-    // Accept `sqlite:` / `file:` URL forms as well as a plain path.
-    .transform((value) => value.replace(/^(sqlite|file):(\/\/)?/, ''))
+    // A PostgreSQL URL as it is; for SQLite, `sqlite:` / `file:` URL forms as well as a plain path.
+    .transform((value) => (isPostgresUrl(value) ? value : sqlitePathOf(value)))
     .optional(),
+  DATABASE_POOL_SIZE: z.coerce
+    .number({ error: 'must be a number of connections' })
+    .int('must be a whole number of connections')
+    .min(1, 'must be at least 1')
+    .max(1000, 'must be at most 1000')
+    .default(10),
   LOG_LEVEL: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
   NODE_ENV: z.string().default('development'),
   AUTH: z.enum(['auto', 'on', 'off'], { error: 'must be auto, on or off' }).default('auto'),
@@ -51,6 +58,9 @@ const EnvSchema = z.object({
   VALIDATION_TIMEOUT_MS: milliseconds(1_000),
 });
 
+/** The environment variables the server reads, as the README's Configuration table lists them. */
+export const CONFIG_VARIABLES = Object.keys(EnvSchema.shape) as (keyof typeof EnvSchema.shape)[];
+
 /** A duration in milliseconds, at least 100 ms and at most an hour. */
 function milliseconds(fallback: number) {
   return z.coerce
@@ -64,7 +74,10 @@ function milliseconds(fallback: number) {
 export interface Config {
   port: number;
   host: string;
+  /** The SQLite file (an absolute path), or the PostgreSQL URL (`postgres://…`) as given. */
   databasePath: string;
+  /** Connections to PostgreSQL at most, per server (besides the one that listens for notifications). */
+  databasePoolSize: number;
   logLevel: (typeof LOG_LEVELS)[number];
   production: boolean;
   /** `auto`: required once a token exists, and always when HOST is not a loopback address. */
@@ -115,12 +128,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       `Invalid HEADERS_TIMEOUT_MS=${e.HEADERS_TIMEOUT_MS}: must not be more than REQUEST_TIMEOUT_MS (${e.REQUEST_TIMEOUT_MS})`,
     );
   }
-  // pnpm runs scripts inside the package folder and says where the command was run in INIT_CWD.
-  const workingDirectory = env.INIT_CWD ?? process.cwd();
+  // Where the command was run. npm and pnpm run scripts inside the package folder and say where
+  // they were run in INIT_CWD. Under `npm start`, `pnpm start` and `pnpm dev`, though, turbo runs
+  // the server's script through pnpm in apps/server, so INIT_CWD names apps/server; where turbo
+  // was run (the repository root, where the root scripts run) is in its TURBO_INVOCATION_DIR.
+  const workingDirectory = env.TURBO_INVOCATION_DIR ?? env.INIT_CWD ?? process.cwd();
   return {
     port: e.PORT,
     host: e.HOST,
-    databasePath: e.DATABASE_URL ? resolve(workingDirectory, e.DATABASE_URL) : defaultDatabasePath(),
+    databasePath: !e.DATABASE_URL ? defaultDatabasePath() : isPostgresUrl(e.DATABASE_URL) ? e.DATABASE_URL : resolve(workingDirectory, e.DATABASE_URL),
+    databasePoolSize: e.DATABASE_POOL_SIZE,
     logLevel: e.LOG_LEVEL,
     production: e.NODE_ENV === 'production',
     auth: e.AUTH,

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { SqliteTaskStore } from '@prismq/db';
+import { databaseLabel, openStore, type TaskStore } from '@prismq/db';
 import { buildApp } from './app.js';
 import { ConfigError, isLoopback, loadConfig } from './config.js';
 
@@ -38,11 +38,13 @@ function connectionCap(wanted: number): number {
   return cap;
 }
 
-let store: SqliteTaskStore;
+// A SQLite file, or PostgreSQL (connected and migrated first); named without its password.
+const database = databaseLabel(config.databasePath);
+let store: TaskStore;
 try {
-  store = new SqliteTaskStore(config.databasePath, { validationTimeoutMs: config.validationTimeoutMs });
+  store = await openStore(config.databasePath, { validationTimeoutMs: config.validationTimeoutMs, poolSize: config.databasePoolSize });
 } catch (error) {
-  fail(`cannot open the database at ${config.databasePath} (DATABASE_URL): ${(error as Error).message}`);
+  fail(`cannot open the database at ${database} (DATABASE_URL): ${(error as Error).message}`);
 }
 
 // Secure by default: a server other machines can reach needs tokens, unless told otherwise.
@@ -82,8 +84,9 @@ async function stop(signal: string) {
     process.exit(1);
   }, SHUTDOWN_LIMIT_MS).unref();
   await app.close(); // stops accepting, answers waiting claims, lets in-flight requests finish
-  // Checkpoints the WAL into the database file. What it cannot do (the disk full) is reported, and
-  // is no reason to exit with an error: nothing acknowledged is lost.
+  // SQLite: checkpoints the WAL into the database file. What it cannot do (the disk full) is
+  // reported, and is no reason to exit with an error: nothing acknowledged is lost. PostgreSQL:
+  // closes the connections; every acknowledged write is committed already.
   const { flushError, checkpointError } = await store.close();
   if (flushError) app.log.warn({ err: flushError }, 'the last queued writes could not be committed; they were refused, none acknowledged');
   if (checkpointError) {
@@ -101,4 +104,4 @@ try {
   await store.close();
   fail(`cannot listen on ${config.host}:${config.port} (HOST, PORT): ${(error as Error).message}`);
 }
-app.log.info({ database: config.databasePath, auth: config.auth }, 'PrismQ Task API ready; API reference at /docs');
+app.log.info({ database, auth: config.auth }, 'PrismQ Task API ready; API reference at /docs');

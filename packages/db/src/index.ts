@@ -7,3 +7,6 @@ export { retryDelaySeconds } from './rules/backoff.js';
 export * from './store.js';
 export { MIGRATIONS_FOLDER, openSqlite } from './sqlite/database.js';
 export { SqliteTaskStore, type SqliteTaskStoreOptions } from './sqlite/store.js';
+export { databaseLabel, isPostgresUrl, openStore, sqlitePathOf, type OpenStoreOptions } from './open.js';
+export { POSTGRES_MIGRATIONS_FOLDER } from './postgres/database.js';
+export { PostgresTaskStore, type PostgresTaskStoreOptions } from './postgres/store.js';

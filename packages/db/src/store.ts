@@ -151,7 +151,10 @@ export interface TaskRecordStore {
   createTask(input: TaskCreate): Promise<CreatedTask>;
   /** Creates all the tasks in one transaction, or none; problems are reported under `tasks.<index>`. */
   createTasks(inputs: TaskCreate[]): Promise<Task[]>;
-  /** Newest first: `created_at` descending, then `id` descending. */
+  /**
+   * Newest first: `created_at` descending, then `id` descending; at most `limit` tasks, and a page
+   * stops before the task that would take it past MAX_LIST_BYTES of stored JSON (see rules/limits.ts).
+   */
   listTasks(filter: TaskFilter): Promise<Task[]>;
   getTask(id: number): Promise<Task>;
   /**

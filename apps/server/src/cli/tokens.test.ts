@@ -29,7 +29,7 @@ async function tokens(databasePath: string, ...args: string[]) {
 describe('pnpm tokens', () => {
   it('creates a token that a running server accepts at once, lists it without its secret, and revokes it', async () => {
     const databasePath = join(tempDir(), 'api.db');
-    const server = await startServerProcess(databasePath);
+    const server = await startServerProcess({ databasePath });
     expect((await api(server.url, 'GET', '/api/tasks')).status).toBe(200);
 
     const created = await tokens(databasePath, 'create', '--name', 'billing', '--scopes', 'producer,read');
@@ -72,6 +72,6 @@ describe('pnpm tokens', () => {
 describe('a server reachable from other machines', () => {
   it('refuses to start without a token unless AUTH=off', async () => {
     const databasePath = join(tempDir(), 'api.db');
-    await expect(startServerProcess(databasePath, { HOST: '0.0.0.0' })).rejects.toThrow(/no live API token exists.*AUTH=off/s);
+    await expect(startServerProcess({ databasePath, env: { HOST: '0.0.0.0' } })).rejects.toThrow(/no live API token exists.*AUTH=off/s);
   }, 30_000);
 });

@@ -1,9 +1,9 @@
 /**
  * `pnpm tokens create --name billing --scopes producer,worker` · `pnpm tokens list` · `pnpm tokens revoke <name|id>`
- * Manages API tokens in DATABASE_URL. A new token is printed once; only its hash is stored.
+ * Manages API tokens in DATABASE_URL (SQLite or PostgreSQL). A new token is printed once; only its hash is stored.
  */
 import { parseArgs } from 'node:util';
-import { DomainError, SqliteTaskStore, TOKEN_SCOPES, type TokenScope } from '@prismq/db';
+import { DomainError, openStore, TOKEN_SCOPES, type TokenScope } from '@prismq/db';
 import { ConfigError, loadConfig } from '../config.js';
 
 const USAGE = `usage:
@@ -20,7 +20,7 @@ async function main(argv: string[]): Promise<void> {
     options: { name: { type: 'string' }, scopes: { type: 'string' }, json: { type: 'boolean' } },
   });
   const [command, ...rest] = positionals;
-  const store = new SqliteTaskStore(loadConfig().databasePath);
+  const store = await openStore(loadConfig().databasePath, { poolSize: 1 });
   try {
     switch (command) {
       case 'create': {

@@ -1,6 +1,8 @@
 /** The rules of the queue that do not depend on an engine: pure functions both engines call. */
 export * from './backoff.js';
 export * from './defaults.js';
+export * from './limits.js';
+export * from './order.js';
 export * from './time.js';
 export * from './tokens.js';
 export * from './transitions.js';

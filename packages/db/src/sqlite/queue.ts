@@ -4,7 +4,8 @@
  */
 import { and, eq, inArray, sql, type SQL } from 'drizzle-orm';
 import { taskNotFound } from '../errors.js';
-import { CANCELLABLE, RETRYABLE, cancelChanges, failChanges, leaseLost as leaseLostError, retryChanges, transitionRefused } from '../rules/index.js';
+import { countByType, type ExpiredLeases } from '../events.js';
+import { CANCELLABLE, RETRYABLE, cancelChanges, claimOrder, failChanges, leaseLost as leaseLostError, retryChanges, transitionRefused } from '../rules/index.js';
 import { taskList, taskTypes } from '../schema.js';
 import type { ClaimFilter, ClaimRequest, Lease } from '../store.js';
 import type { Task, TaskStatus } from '../types.js';
@@ -130,24 +131,7 @@ export function eligibleTypeIds(db: SqliteDb, filter: ClaimFilter): number[] {
   return rows.map((row) => row.id);
 }
 
-/** How many tasks of each type an operation touched. */
-export type CountByType = Map<number, number>;
-
-function countByType(rows: { task_type_id: number }[]): CountByType {
-  const counts: CountByType = new Map();
-  for (const { task_type_id } of rows) counts.set(task_type_id, (counts.get(task_type_id) ?? 0) + 1);
-  return counts;
-}
-
-/**
- * Ends the leases that ran out by `now`: each counts as a failed attempt, so the task goes back
- * to pending, or becomes failed once its attempts are used up.
- */
-export interface ExpiredLeases {
-  released: CountByType;
-  failed: CountByType;
-}
-
+/** Ends the leases that ran out by `now` (see ExpiredLeases). */
 export function expireLeases(db: SqliteDb, now: string): ExpiredLeases {
   const prepared = statements(db);
   const failed = prepared.expireFailed.all({ now });
@@ -173,7 +157,7 @@ export function claimTasks(db: SqliteDb, request: ClaimRequest): { tasks: Task[]
           worker_id: request.worker_id,
           lease_expires_at: addSeconds(now, request.lease_seconds),
         });
-      const tasks = claimed.sort((a, b) => a.priority - b.priority || a.run_at.localeCompare(b.run_at) || a.id - b.id);
+      const tasks = claimed.sort(claimOrder);
       return { tasks, expired };
     },
     { behavior: 'immediate' },

@@ -1,9 +1,10 @@
-import { EventEmitter } from 'node:events';
 import { sql } from 'drizzle-orm';
-import { ValidationError, type StorageError } from '../errors.js';
-import { ParameterValidator, typeVersion } from '../parameters.js';
+import type { StorageError } from '../errors.js';
+import { StoreSignals, type ExpiredLeases } from '../events.js';
+import { ParameterValidator } from '../parameters.js';
 import type { CloseResult, Health, TaskCreate, TaskEvent, TaskStore, TaskUpdate } from '../store.js';
-import type { JsonObject, Task } from '../types.js';
+import type { Task } from '../types.js';
+import { WriteValidation, type CheckedParameters } from '../validation.js';
 import { openSqlite, type OpenSqliteOptions, type SqliteDb } from './database.js';
 import { GroupCommit } from './group-commit.js';
 import { DatabaseFile, probeStorage, storageErrorOf } from './storage.js';
@@ -18,12 +19,6 @@ import { WaitingClaims } from './waiting-claims.js';
  * committed, to wake the claims waiting here: `PRAGMA data_version`, a read of a counter.
  */
 const OTHER_PROCESSES_CHECK_MS = 100;
-
-/**
- * How many times a create or update validates its parameters again when their type changes
- * between the validation and the write, before it gives up with a ConflictError.
- */
-const VALIDATION_ATTEMPTS = 5;
 
 export interface SqliteTaskStoreOptions extends OpenSqliteOptions {
   /**
@@ -42,17 +37,13 @@ type Args<K extends keyof TaskStore> = TaskStore[K] extends (...args: infer A) =
  * one fsync (see GroupCommit); a write's promise settles once it is committed. The async
  * signature is the contract that other engines share.
  */
-export class SqliteTaskStore implements TaskStore {
+export class SqliteTaskStore extends StoreSignals implements TaskStore {
   readonly db: SqliteDb;
   /** Validates parameters and checks schemas in worker threads, before the writes that need them. */
-  private readonly validator: ParameterValidator;
-  private readonly events = new EventEmitter().setMaxListeners(0);
-  private readonly touched = new Map<number, number>();
-  /** Whether a token was ever created: true for good once seen, else as read in this turn of the event loop (see hasTokens). */
-  private tokensExist: boolean | undefined;
+  private readonly validation: WriteValidation;
 
   private readonly writes: GroupCommit;
-  private readonly waiting: WaitingClaims;
+  protected readonly waiting: WaitingClaims;
   /** The file as opened, to notice it being deleted or replaced; undefined in memory. */
   private readonly file: DatabaseFile | undefined;
   /** Why the latest write that failed for storage failed, until a write commits again; see health. */
@@ -63,8 +54,9 @@ export class SqliteTaskStore implements TaskStore {
   private readonly otherProcesses: NodeJS.Timeout;
 
   constructor(path: string, options: SqliteTaskStoreOptions = {}) {
+    super();
     this.db = openSqlite(path, options);
-    this.validator = new ParameterValidator({ timeoutMs: options.validationTimeoutMs });
+    this.validation = new WriteValidation(new ParameterValidator({ timeoutMs: options.validationTimeoutMs }));
     this.waiting = new WaitingClaims(this.db, ({ tasks: claimed, expired }) => {
       this.expired(expired);
       this.emit('claimed', claimed);
@@ -125,78 +117,40 @@ export class SqliteTaskStore implements TaskStore {
    * any other group can flush, so the latest `serve` is that group's.
    */
   private available<T>(value: T, offered = true): T {
-    this.events.emit('available');
+    this.events.available();
     this.waiting.wake(offered);
     return value;
   }
 
   private emit(kind: TaskEvent['kind'], counts: Map<number, number> | Task[] | Task): void {
-    const byType =
-      counts instanceof Map
-        ? counts
-        : (Array.isArray(counts) ? counts : [counts]).reduce(
-            (map, task) => map.set(task.task_type_id, (map.get(task.task_type_id) ?? 0) + 1),
-            new Map<number, number>(),
-          );
-    for (const [task_type_id, count] of byType) this.events.emit('task', { kind, task_type_id, count } satisfies TaskEvent);
+    this.events.task(kind, counts);
   }
 
-  private expired({ released, failed }: queue.ExpiredLeases): number {
-    this.emit('lease_expired', released);
-    this.emit('lease_expired', failed);
-    this.emit('failed', failed);
-    const changed = [...released.values(), ...failed.values()].reduce((a, b) => a + b, 0);
-    if (released.size) this.available(null, false);
+  private expired(expired: ExpiredLeases): number {
+    const changed = this.events.expired(expired);
+    if (expired.released.size) this.available(null, false);
     return changed;
   }
 
-  /**
-   * Validation never runs inside a write: it can cost far more than its input suggests, and the
-   * write lock would be held meanwhile (other processes on the file would fail with SQLITE_BUSY).
-   * So a write that needs it validates first, off the main thread, against the type as read
-   * then, and checks inside the write that the type is still that version (see
-   * tasks.requireChecked); if not, it validates again (TypeChangedError).
-   */
-  private async validated<T>(attempt: () => Promise<T>): Promise<T> {
-    for (let attempts = 1; ; attempts++) {
-      try {
-        return await attempt();
-      } catch (error) {
-        if (!(error instanceof tasks.TypeChangedError) || attempts >= VALIDATION_ATTEMPTS) throw error;
-      }
-    }
-  }
-
-  /**
-   * Validates the parameters of the creates that will need it, in one call to the pool: by index
-   * into `inputs`, their problems under `parameters` (one create) or `tasks.<index>.parameters`.
-   */
-  private async checkCreates(inputs: TaskCreate[], batch: boolean): Promise<Map<number, tasks.CheckedParameters>> {
-    const pending = this.read(() => tasks.parametersToCheck(this.db, inputs));
-    if (pending.length === 0) return new Map();
-    const items = pending.map(({ index, type, parameters }) => ({ type, parameters, prefix: batch ? ['tasks', index, 'parameters'] : ['parameters'] }));
-    const problems = await this.validator.problems(items, batch ? ['tasks'] : ['parameters']);
-    return new Map(pending.map(({ index, type }, i) => [index, { version: typeVersion(type), problems: problems[i]! }]));
+  /** Validates the parameters of the creates that will need it (see WriteValidation). */
+  private async checkCreates(inputs: TaskCreate[], batch: boolean): Promise<Map<number, CheckedParameters>> {
+    return this.validation.checkCreates(
+      this.read(() => tasks.parametersToCheck(this.db, inputs)),
+      batch,
+    );
   }
 
   /** Validates an update's new parameters, if any, against the task's type. */
-  private async checkUpdate(id: number, patch: TaskUpdate): Promise<tasks.CheckedParameters | undefined> {
+  private async checkUpdate(id: number, patch: TaskUpdate): Promise<CheckedParameters | undefined> {
     if (patch.parameters === undefined) return undefined;
-    const type = this.read(() => tasks.typeOfTask(this.db, id));
-    if (!type) return undefined; // the write answers NotFoundError
-    const [problems] = await this.validator.problems([{ type, parameters: patch.parameters, prefix: ['parameters'] }], ['parameters']);
-    return { version: typeVersion(type), problems: problems! };
-  }
-
-  /** Checks a new `parameters_schema`, off the main thread. */
-  private async checkSchema(schema: JsonObject | undefined): Promise<void> {
-    if (schema === undefined) return;
-    const problems = await this.validator.checkSchema(schema);
-    if (problems.length) throw new ValidationError(problems);
+    return this.validation.checkUpdate(
+      this.read(() => tasks.typeOfTask(this.db, id)),
+      patch.parameters,
+    );
   }
 
   async createTaskType(...args: Args<'createTaskType'>) {
-    await this.checkSchema(args[0].parameters_schema);
+    await this.validation.checkSchema(args[0].parameters_schema);
     return this.write(() => taskTypes.createTaskType(this.db, ...args));
   }
   async listTaskTypes(...args: Args<'listTaskTypes'>) {
@@ -206,7 +160,7 @@ export class SqliteTaskStore implements TaskStore {
     return this.read(() => taskTypes.getTaskType(this.db, ...args));
   }
   async updateTaskType(...args: Args<'updateTaskType'>) {
-    await this.checkSchema(args[1].parameters_schema);
+    await this.validation.checkSchema(args[1].parameters_schema);
     // Re-activating a type can make its tasks claimable.
     return this.available(
       await this.write(() => {
@@ -222,7 +176,7 @@ export class SqliteTaskStore implements TaskStore {
 
   async createTask(...args: Args<'createTask'>) {
     const [input] = args;
-    const created = await this.validated(async () => {
+    const created = await this.validation.retrying(async () => {
       const checked = await this.checkCreates([input], false);
       return this.write(() => {
         const result = tasks.createTask(this.db, input, checked.get(0));
@@ -235,7 +189,7 @@ export class SqliteTaskStore implements TaskStore {
   }
   async createTasks(...args: Args<'createTasks'>) {
     const [inputs] = args;
-    const created = await this.validated(async () => {
+    const created = await this.validation.retrying(async () => {
       const checked = await this.checkCreates(inputs, true);
       return this.write(() => tasks.createTasks(this.db, inputs, checked).map((task) => this.offer(task)));
     });
@@ -250,7 +204,7 @@ export class SqliteTaskStore implements TaskStore {
   }
   async updateTask(...args: Args<'updateTask'>) {
     const [id, patch] = args;
-    const updated = await this.validated(async () => {
+    const updated = await this.validation.retrying(async () => {
       const checked = await this.checkUpdate(id, patch);
       return this.write(() => this.offer(tasks.updateTask(this.db, id, patch, checked)));
     });
@@ -305,7 +259,7 @@ export class SqliteTaskStore implements TaskStore {
 
   async createToken(...args: Args<'createToken'>) {
     const created = await this.write(() => tokens.createToken(this.db, ...args));
-    this.tokensExist = true;
+    this.tokenUse.created();
     return created;
   }
   async listTokens() {
@@ -315,36 +269,13 @@ export class SqliteTaskStore implements TaskStore {
     return this.write(() => tokens.revokeToken(this.db, ...args));
   }
   async hasTokens() {
-    // Asked by every request. Tokens are never deleted, so a yes holds for good; a no is read
-    // again in the next turn of the event loop (another process may have created one).
-    if (this.tokensExist === undefined) {
-      this.tokensExist = this.read(() => tokens.hasTokens(this.db));
-      if (!this.tokensExist) setImmediate(() => (this.tokensExist ||= undefined));
-    }
-    return this.tokensExist;
+    // Asked by every request: see TokenUse.
+    return this.tokenUse.hasTokens(() => this.read(() => tokens.hasTokens(this.db)));
   }
   async verifyToken(...args: Args<'verifyToken'>) {
     const token = this.read(() => tokens.verifyToken(this.db, ...args));
-    // last_used_at is kept to the minute: no write on every request.
-    if (token && (this.touched.get(token.id) ?? 0) < Date.now() - 60_000) {
-      this.touched.set(token.id, Date.now());
-      void this.write(() => tokens.touchToken(this.db, token.id)).catch(() => this.touched.delete(token.id));
-    }
+    if (token) this.tokenUse.use(token.id, () => this.write(() => tokens.touchToken(this.db, token.id)));
     return token;
-  }
-
-  waitToClaim(...args: Args<'waitToClaim'>): () => void {
-    return this.waiting.add(...args);
-  }
-
-  onTasksAvailable(listener: () => void): () => void {
-    this.events.on('available', listener);
-    return () => this.events.off('available', listener);
-  }
-
-  onTaskEvent(listener: (event: TaskEvent) => void): () => void {
-    this.events.on('task', listener);
-    return () => this.events.off('task', listener);
   }
 
   async ping(): Promise<boolean> {
@@ -386,7 +317,7 @@ export class SqliteTaskStore implements TaskStore {
       result.checkpointError = storageErrorOf(error, this.file?.path ?? this.db.$client.name) ?? error;
     }
     this.db.$client.close();
-    await this.validator.close();
+    await this.validation.close();
     return result;
   }
 }

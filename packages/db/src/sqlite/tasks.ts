@@ -1,19 +1,19 @@
 import { and, desc, eq, inArray, sql, type SQL } from 'drizzle-orm';
-import { ConflictError, InvalidStateError, taskNotFound, taskTypeNotFound, ValidationError, type Problem } from '../errors.js';
-import { acceptsAnything, typeVersion } from '../parameters.js';
-import { FINISHED_STATUSES, manualStatusChanges, newTask } from '../rules/index.js';
+import { taskNotFound } from '../errors.js';
+import { FINISHED_STATUSES, MAX_LIST_BYTES, manualStatusChanges } from '../rules/index.js';
 import { taskCounts, taskList, taskTypes } from '../schema.js';
 import type { CreatedTask, TaskCount, TaskCreate, TaskFilter, TaskUpdate } from '../store.js';
-import type { JsonObject, Task, TaskType } from '../types.js';
+import type { Task, TaskType } from '../types.js';
+import {
+  admitCreate,
+  collectProblems,
+  parametersToCheck as sharedParametersToCheck,
+  requireChecked,
+  type CheckedParameters,
+  type ParametersToCheck,
+} from '../validation.js';
 import type { SqliteDb } from './database.js';
 import { isUniqueViolation, nowIso, preparedPer, withoutUndefined } from './util.js';
-
-/**
- * The most stored JSON one page of a task list holds, so that a list of large tasks neither fails
- * to serialize nor takes unbounded memory: a page stops before the row that would pass it (it
- * always holds at least one row).
- */
-export const MAX_LIST_BYTES = 8 * 1024 * 1024;
 
 /** A row's size as stored, read from the record header: SQLite need not load the values for it. */
 const rowBytes = sql<number>`octet_length(${taskList.parameters}) + octet_length(${taskList.metadata}) + coalesce(octet_length(${taskList.result}), 0) + coalesce(octet_length(${taskList.error_message}), 0) + coalesce(octet_length(${taskList.idempotency_key}), 0) + coalesce(octet_length(${taskList.worker_id}), 0) + 400`;
@@ -69,65 +69,19 @@ function findByIdempotencyKey(db: SqliteDb, typeId: number, key: string): Task |
 }
 
 /**
- * A write's parameters as validated, before the write and off the main thread (see
- * ParameterValidator), against one version of their type: the problems found, none if valid.
- */
-export interface CheckedParameters {
-  version: string;
-  problems: Problem[];
-}
-
-/**
- * The type changed between the validation of a write's parameters and the write, or the write
- * needs parameters validated that were not: the store validates again and retries the write.
- */
-export class TypeChangedError extends ConflictError {
-  constructor(typeId: number) {
-    super(`Task type ${typeId} kept changing while the parameters were validated; try again`);
-  }
-}
-
-/**
- * Inside a write: parameters for `type` must have been validated against this very version of
- * it, unless its schema accepts anything; throws their problems if they had any.
- */
-function requireChecked(type: TaskType, checked: CheckedParameters | undefined): void {
-  if (acceptsAnything(type.parameters_schema)) return;
-  if (checked?.version !== typeVersion(type)) throw new TypeChangedError(type.id);
-  if (checked.problems.length) throw new ValidationError(checked.problems);
-}
-
-/** Creates that insertTask will validate the parameters of (`index` into the inputs). */
-export interface ParametersToCheck {
-  index: number;
-  type: TaskType;
-  parameters: JsonObject;
-}
-
-/**
  * Outside any transaction, before the write: which of `inputs` insertTask will need validated
- * parameters for, as things stand. Not those that an earlier task with the same idempotency key
- * answers (in the database, or earlier in `inputs`), nor those whose type accepts anything;
- * none from the first create that will fail (its type missing or inactive) on.
+ * parameters for, as things stand (see validation.parametersToCheck).
  */
 export function parametersToCheck(db: SqliteDb, inputs: TaskCreate[]): ParametersToCheck[] {
   const prepared = statements(db);
   const types = new Map<number, TaskType | undefined>();
-  const keys = new Set<string>();
-  const found: ParametersToCheck[] = [];
-  for (const [index, input] of inputs.entries()) {
-    if (!types.has(input.task_type_id)) types.set(input.task_type_id, prepared.type.get({ id: input.task_type_id }));
-    const type = types.get(input.task_type_id);
-    if (!type) break;
-    if (input.idempotency_key !== undefined) {
-      const key = `${input.task_type_id}\0${input.idempotency_key}`;
-      if (keys.has(key) || findByIdempotencyKey(db, input.task_type_id, input.idempotency_key)) continue;
-      keys.add(key);
-    }
-    if (!type.is_active) break;
-    if (!acceptsAnything(type.parameters_schema)) found.push({ index, type, parameters: input.parameters ?? {} });
-  }
-  return found;
+  return sharedParametersToCheck(inputs, {
+    type(id) {
+      if (!types.has(id)) types.set(id, prepared.type.get({ id }));
+      return types.get(id);
+    },
+    keyTaken: (typeId, key) => findByIdempotencyKey(db, typeId, key) !== undefined,
+  });
 }
 
 /** Outside any transaction, before the write: the type of a task, if the task exists. */
@@ -144,17 +98,10 @@ export function typeOfTask(db: SqliteDb, id: number): TaskType | undefined {
 function insertTask(db: SqliteDb, input: TaskCreate, checked: CheckedParameters | undefined): CreatedTask {
   const prepared = statements(db);
   const type = prepared.type.get({ id: input.task_type_id });
-  if (!type) throw taskTypeNotFound(input.task_type_id);
-  // A repeated create returns the first task, even if its type has been deactivated since.
-  if (input.idempotency_key !== undefined) {
-    const existing = findByIdempotencyKey(db, input.task_type_id, input.idempotency_key);
-    if (existing) return { task: existing, created: false };
-  }
-  if (!type.is_active) throw new InvalidStateError(`Task type ${input.task_type_id} is not active`);
-  requireChecked(type, checked);
-  const { status: _pending, ...values } = newTask(input, type, nowIso());
-  const task = prepared.insert.get(values)!;
-  return { task, created: true };
+  const existing = input.idempotency_key === undefined ? undefined : findByIdempotencyKey(db, input.task_type_id, input.idempotency_key);
+  const admitted = admitCreate(input, type, existing, checked, nowIso());
+  if ('existing' in admitted) return { task: admitted.existing, created: false };
+  return { task: prepared.insert.get(admitted.values)!, created: true };
 }
 
 export function createTask(db: SqliteDb, input: TaskCreate, checked?: CheckedParameters): CreatedTask {
@@ -172,24 +119,8 @@ export function createTask(db: SqliteDb, input: TaskCreate, checked?: CheckedPar
 
 /** `checked`: the parameters validated before the write, by index into `inputs`. */
 export function createTasks(db: SqliteDb, inputs: TaskCreate[], checked: ReadonlyMap<number, CheckedParameters>): Task[] {
-  return db.transaction(
-    () => {
-      const problems: Problem[] = [];
-      const tasks: Task[] = [];
-      inputs.forEach((input, index) => {
-        try {
-          tasks.push(insertTask(db, input, checked.get(index)).task);
-        } catch (error) {
-          if (!(error instanceof ValidationError)) throw error;
-          problems.push(...error.problems);
-        }
-      });
-      // All or nothing: any problem rolls the whole batch back.
-      if (problems.length) throw new ValidationError(problems);
-      return tasks;
-    },
-    { behavior: 'immediate' },
-  );
+  // All or nothing: any problem rolls the whole batch back.
+  return db.transaction(() => collectProblems(inputs, (input, index) => insertTask(db, input, checked.get(index)).task), { behavior: 'immediate' });
 }
 
 /** The list statement for a filter, newest first; its plan is checked to use an index for every filter. */

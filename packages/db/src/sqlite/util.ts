@@ -1,9 +1,5 @@
 export { addSeconds, nowIso } from '../rules/time.js';
-
-/** Drops keys whose value is undefined, so a partial update leaves those columns alone. */
-export function withoutUndefined<T extends object>(patch: T): Partial<T> {
-  return Object.fromEntries(Object.entries(patch).filter(([, value]) => value !== undefined)) as Partial<T>;
-}
+export { withoutUndefined } from '../util.js';
 
 /** True for a UNIQUE constraint failure, wherever it sits in the error's cause chain. */
 export function isUniqueViolation(error: unknown): boolean {

@@ -1,0 +1,238 @@
+/**
+ * The queue: claiming under a lease, heartbeats, settling, cancel and retry, and tidying expired
+ * leases. A claim is one statement that locks its tasks with FOR UPDATE SKIP LOCKED, so that
+ * concurrent claims, from this process or another replica, never wait for each other nor take the
+ * same task; a settle is one statement guarded by the worker and the lease.
+ */
+import { getTableColumns } from 'drizzle-orm';
+import { taskNotFound } from '../errors.js';
+import { countByType, type ExpiredLeases } from '../events.js';
+import { CANCELLABLE, RETRYABLE, cancelChanges, claimOrder, failChanges, leaseLost as leaseLostError, retryChanges, transitionRefused } from '../rules/index.js';
+import type { ClaimFilter, ClaimRequest, Lease } from '../store.js';
+import type { Task, TaskStatus } from '../types.js';
+import type { PgClient, Queryable } from './client.js';
+import { LOCKS } from './database.js';
+import { notifying, notifySql } from './notify.js';
+import { taskList } from './schema.js';
+import { refuseNul, unstorable } from './storage.js';
+import { addSeconds, list, nowIso, setClause, toTask } from './util.js';
+
+/** The columns of task_list, in table order (what `t.*` gives). */
+const TASK_COLUMNS = Object.values(getTableColumns(taskList)).map((column) => column.name);
+
+/** A row of a statement's other results beside task rows: only `kind` and `task_type_id` are set. */
+const countRow = (kind: string, source: string) =>
+  `SELECT '${kind}', ${TASK_COLUMNS.map((column) => (column === 'task_type_id' ? 'task_type_id' : 'NULL')).join(', ')} FROM ${source}`;
+
+/**
+ * The ids of the active types a claim may take, as a CTE `eligible`: `$1` the ids, `$2` the names
+ * (JSON lists or NULL). A list that is given but empty matches nothing; either list matching is enough.
+ */
+const ELIGIBLE = `eligible AS MATERIALIZED (
+  SELECT id FROM task_types
+   WHERE is_active AND (($1::text::json IS NULL AND $2::text::json IS NULL)
+      OR id IN (SELECT value::bigint FROM json_array_elements_text($1::text::json))
+      OR name IN (SELECT value FROM json_array_elements_text($2::text::json))))`;
+
+/** The parameters that ELIGIBLE reads. */
+function filterParams(filter: ClaimFilter): [string | null, string | null] {
+  // A name PostgreSQL cannot store cannot name a type.
+  return [list(filter.task_type_ids), list(filter.task_types?.filter((name) => !unstorable(name)))];
+}
+
+/**
+ * CTEs that end the leases run out by `now` of the rows of CTE `expired` (id, attempts,
+ * max_attempts), besides those in `kept` (a subquery of ids): each counts as a failed attempt,
+ * so the task goes back to pending (`released`), or becomes failed once its attempts are used up
+ * (`failed`). Each returns task_type_id. `notified` sends the notification for the released.
+ */
+function expiring(now: string, origin: string, kept = 'SELECT NULL::bigint WHERE false'): string {
+  return `released AS (
+    UPDATE task_list t SET status = 'pending', error_message = 'Lease expired', updated_at = ${now}, lease_expires_at = NULL
+      FROM expired x WHERE t.id = x.id AND x.attempts < x.max_attempts AND x.id NOT IN (${kept})
+    RETURNING t.task_type_id),
+  failed AS (
+    UPDATE task_list t SET status = 'failed', error_message = 'Lease expired after ' || t.attempts || ' of ' || t.max_attempts || ' attempts',
+           completed_at = ${now}, updated_at = ${now}, lease_expires_at = NULL
+      FROM expired x WHERE t.id = x.id AND x.attempts >= x.max_attempts
+    RETURNING t.task_type_id),
+  notified AS (${notifySql('SELECT task_type_id, count(*) AS n FROM released GROUP BY task_type_id', origin)})`;
+}
+
+/** The running tasks whose lease ran out by `now`, locked, skipping those another transaction holds: CTE `expired`. */
+const expiredCte = (now: string) => `expired AS MATERIALIZED (
+  SELECT id, task_type_id, priority, run_at, attempts, max_attempts FROM task_list
+   WHERE status = 'running' AND lease_expires_at <= ${now}
+   FOR UPDATE SKIP LOCKED)`;
+
+/**
+ * The claim. Expired leases first end (see `expiring`), and those with attempts left compete for
+ * this claim like any pending task; each eligible type's due tasks come from its own index, best
+ * first, so that a large backlog of another type is never read. $3 now, $4 limit, $5 worker,
+ * $6 the lease's expiry, $7 this store's origin (for the notification).
+ */
+const CLAIM = `WITH ${ELIGIBLE},
+  ${expiredCte('$3')},
+  due AS MATERIALIZED (
+    SELECT p.id, p.priority, p.run_at FROM eligible e CROSS JOIN LATERAL (
+      SELECT id, priority, run_at FROM task_list
+       WHERE status = 'pending' AND task_type_id = e.id AND run_at <= $3
+       ORDER BY priority, run_at, id LIMIT $4
+       FOR UPDATE SKIP LOCKED) AS p),
+  chosen AS MATERIALIZED (
+    SELECT id FROM (
+      SELECT id, priority, run_at FROM due
+      UNION ALL
+      SELECT id, priority, run_at FROM expired WHERE attempts < max_attempts AND task_type_id IN (SELECT id FROM eligible)
+    ) AS candidates ORDER BY priority, run_at, id LIMIT $4),
+  ${expiring('$3', '$7', 'SELECT id FROM chosen')},
+  claimed AS (
+    UPDATE task_list t SET status = 'running', attempts = t.attempts + 1, worker_id = $5,
+           lease_id = replace(gen_random_uuid()::text, '-', ''), lease_expires_at = $6, started_at = $3, updated_at = $3,
+           error_message = CASE WHEN t.status = 'running' THEN 'Lease expired' ELSE t.error_message END
+      FROM chosen c WHERE t.id = c.id
+    RETURNING t.*)
+SELECT 'claimed' AS kind, claimed.* FROM claimed
+UNION ALL ${countRow('reclaimed', 'expired WHERE id IN (SELECT id FROM chosen)')}
+UNION ALL ${countRow('released', 'released')}
+UNION ALL ${countRow('failed', 'failed')}
+UNION ALL ${countRow('notified', '(SELECT NULL::bigint AS task_type_id FROM notified) AS sent')}`;
+
+/** What a statement that ends expired leases did, from its rows of kind released, reclaimed and failed. */
+function expiredOf(rows: { kind: string; task_type_id: number }[]): ExpiredLeases {
+  return {
+    released: countByType(rows.filter((row) => row.kind === 'released' || row.kind === 'reclaimed')),
+    failed: countByType(rows.filter((row) => row.kind === 'failed')),
+  };
+}
+
+export async function claimTasks(db: Queryable, request: ClaimRequest, origin: string): Promise<{ tasks: Task[]; expired: ExpiredLeases }> {
+  refuseNul({ worker_id: request.worker_id });
+  const now = nowIso();
+  const rows = await db.query<{ kind: string; task_type_id: number }>(CLAIM, [
+    ...filterParams(request),
+    now,
+    request.limit,
+    request.worker_id,
+    addSeconds(now, request.lease_seconds),
+    origin,
+  ]);
+  const tasks = rows
+    .filter((row) => row.kind === 'claimed')
+    .map(({ kind: _kind, ...task }) => toTask(task))
+    .sort(claimOrder);
+  return { tasks, expired: expiredOf(rows) };
+}
+
+/**
+ * Ends every lease run out by now, one replica at a time: nothing at once while another holds the
+ * sweep lock (it is doing the same).
+ */
+export async function sweepExpiredLeases(db: PgClient, origin: string): Promise<ExpiredLeases> {
+  return db.transaction(async (tx) => {
+    const [lock] = await tx.query<{ held: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS held', [LOCKS.sweep]);
+    if (!lock!.held) return { released: new Map(), failed: new Map() };
+    const rows = await tx.query<{ kind: string; task_type_id: number }>(
+      `WITH ${expiredCte('$1')}, ${expiring('$1', '$2')}
+       SELECT 'released' AS kind, task_type_id FROM released
+       UNION ALL SELECT 'failed', task_type_id FROM failed
+       UNION ALL SELECT 'notified', NULL FROM notified`,
+      [nowIso(), origin],
+    );
+    return expiredOf(rows);
+  });
+}
+
+export async function nextClaimableAt(db: Queryable, filter: ClaimFilter): Promise<string | null> {
+  const [row] = await db.query<{ at: string | null }>(
+    `WITH ${ELIGIBLE}
+     SELECT least(
+       -- Each type's pending tasks from its own index, as the claim reads them.
+       (SELECT min(first.at) FROM eligible e CROSS JOIN LATERAL (
+          SELECT min(run_at) AS at FROM task_list WHERE status = 'pending' AND task_type_id = e.id) AS first),
+       (SELECT min(lease_expires_at) FROM task_list WHERE status = 'running' AND attempts < max_attempts AND task_type_id IN (SELECT id FROM eligible))
+     ) AS at`,
+    filterParams(filter),
+  );
+  return row?.at ?? null;
+}
+
+/** Why a settle found no task held by `lease`: not found, or LeaseLostError saying why. */
+async function leaseLost(db: Queryable, id: number, lease: Lease): Promise<never> {
+  const [current] = await db.query<Pick<Task, 'status' | 'lease_id'>>('SELECT status, lease_id FROM task_list WHERE id = $1', [id]);
+  if (!current) throw taskNotFound(id);
+  throw leaseLostError(id, lease, current);
+}
+
+/**
+ * Applies `changes` to a task only while `lease` still holds it; else says why not. `notify`:
+ * this store's origin when the task becomes claimable (later: waiting claims set their timers).
+ */
+async function settle(db: Queryable, id: number, lease: Lease, changes: Partial<Task>, now: string, notify?: string): Promise<Task> {
+  // A lease PostgreSQL cannot store is held by no one.
+  if (unstorable(lease.lease_id) || unstorable(lease.worker_id)) return leaseLost(db, id, lease);
+  const { set, params } = setClause({ ...changes, updated_at: now }, 4);
+  let statement = `UPDATE task_list SET ${set} WHERE id = $1 AND status = 'running' AND lease_id = $2 AND worker_id = $3 RETURNING *`;
+  if (notify !== undefined) statement = notifying(statement, `$${4 + params.length}`, '0');
+  const [row] = await db.query(statement, [id, lease.lease_id, lease.worker_id, ...params, ...(notify === undefined ? [] : [notify])]);
+  return row ? toTask(row) : leaseLost(db, id, lease);
+}
+
+export function heartbeatTask(db: Queryable, id: number, lease: Lease, leaseSeconds: number): Promise<Task> {
+  const now = nowIso();
+  return settle(db, id, lease, { lease_expires_at: addSeconds(now, leaseSeconds) }, now);
+}
+
+export function completeTask(db: Queryable, id: number, lease: Lease, result: unknown): Promise<Task> {
+  const now = nowIso();
+  return settle(db, id, lease, { status: 'completed', result: result ?? null, completed_at: now, lease_expires_at: null }, now);
+}
+
+/** Settles as failed, or back to pending after the type's backoff (then waiting claims are told, to set their timers). */
+export async function failTask(db: Queryable, id: number, lease: Lease, errorMessage: string, retry: boolean, origin: string): Promise<Task> {
+  refuseNul({ error_message: errorMessage });
+  const [current] = await db.query<Pick<Task, 'attempts' | 'max_attempts'> & { retry_base_seconds: number; retry_max_seconds: number }>(
+    `SELECT t.attempts, t.max_attempts, ty.retry_base_seconds, ty.retry_max_seconds
+       FROM task_list t JOIN task_types ty ON ty.id = t.task_type_id WHERE t.id = $1`,
+    [id],
+  );
+  if (!current) throw taskNotFound(id);
+  // Attempts cannot change while the lease holds: only a claim changes them, and it ends the lease.
+  const now = nowIso();
+  const changes = failChanges(current, current, errorMessage, retry, now);
+  return settle(db, id, lease, changes, now, changes.status === 'pending' ? origin : undefined);
+}
+
+/**
+ * Moves a task from one of the `from` statuses with `changes`; ConflictError naming `action`
+ * when it is in another status. `origin`: it becomes claimable, and waiting claims are told.
+ */
+async function transition(db: Queryable, id: number, from: readonly TaskStatus[], changes: Partial<Task>, action: string, origin?: string): Promise<Task> {
+  const { set, params } = setClause({ ...changes, updated_at: nowIso() }, 3);
+  let statement = `UPDATE task_list SET ${set} WHERE id = $1 AND status IN (SELECT value FROM json_array_elements_text($2::text::json)) RETURNING *`;
+  if (origin !== undefined) statement = notifying(statement, `$${3 + params.length}`);
+  const [row] = await db.query(statement, [id, JSON.stringify(from), ...params, ...(origin === undefined ? [] : [origin])]);
+  if (row) return toTask(row);
+  const [current] = await db.query<{ status: TaskStatus }>('SELECT status FROM task_list WHERE id = $1', [id]);
+  if (!current) throw taskNotFound(id);
+  throw transitionRefused(id, current.status, from, action);
+}
+
+export function cancelTask(db: Queryable, id: number): Promise<Task> {
+  return transition(db, id, CANCELLABLE, cancelChanges(nowIso()), 'cancelled');
+}
+
+export function retryTask(db: Queryable, id: number, origin: string): Promise<Task> {
+  return transition(db, id, RETRYABLE, retryChanges(nowIso()), 'retried', origin);
+}
+
+/** The active types with tasks claimable now: due and pending, or running with an expired lease and attempts left. */
+export function claimableTypes(db: Queryable): Promise<{ id: number; name: string }[]> {
+  return db.query(
+    `SELECT ty.id, ty.name FROM task_types ty
+      WHERE ty.is_active AND (
+        (SELECT min(run_at) FROM task_list WHERE status = 'pending' AND task_type_id = ty.id) <= $1
+        OR ty.id IN (SELECT task_type_id FROM task_list WHERE status = 'running' AND lease_expires_at <= $1 AND attempts < max_attempts))`,
+    [nowIso()],
+  );
+}

@@ -1,0 +1,203 @@
+/**
+ * The PostgreSQL schema: the same tables and column names as the SQLite one (../schema.ts), so
+ * that rows come out as the same domain types. Migrations: drizzle-postgres/, generated from
+ * this file by `pnpm --filter @prismq/db db:generate:postgres`; the triggers that keep the task
+ * counts are a custom migration there.
+ *
+ * Times are ISO 8601 UTC text with milliseconds and a `Z`, written by the store as SQLite's are
+ * (see ../rules/time.ts), in the "C" collation so that text order is time order whatever the
+ * database's collation: they come out exactly as written, with no formatting on the way out.
+ * JSON is kept as text, as SQLite keeps it: exactly as given (key order included, which `jsonb`
+ * would not keep), and its size is read without loading it (octet_length), for the task list's
+ * page bound (see ./tasks.ts).
+ */
+import { sql } from 'drizzle-orm';
+import { bigint, boolean, check, customType, doublePrecision, index, integer, pgTable, primaryKey, text, uniqueIndex } from 'drizzle-orm/pg-core';
+import { taskListIndexes } from '../schema-indexes.js';
+import {
+  DEFAULT_MAX_ATTEMPTS,
+  DEFAULT_RETRY_BASE_SECONDS,
+  DEFAULT_RETRY_MAX_SECONDS,
+  TASK_STATUSES,
+  type JsonObject,
+  type Task,
+  type TaskType,
+  type TokenScope,
+} from '../types.js';
+
+/** An ISO 8601 UTC time as text, compared byte by byte. */
+const isoTime = customType<{ data: string; driverData: string }>({ dataType: () => 'text COLLATE "C"' });
+
+/** A JSON value, kept as its text. */
+const jsonText = <T>(name: string) =>
+  customType<{ data: T; driverData: string }>({
+    dataType: () => 'text',
+    toDriver: (value) => JSON.stringify(value),
+    fromDriver: (value) => JSON.parse(value) as T,
+  })(name);
+
+/** Raw bytes. */
+const bytea = customType<{ data: Buffer; driverData: Buffer }>({ dataType: () => 'bytea' });
+
+/** A row id: 64 bits as in SQLite, read as a JavaScript number. */
+const id = (name: string) => bigint(name, { mode: 'number' });
+
+/** Registry of the kinds of task the system knows about. */
+export const taskTypes = pgTable('task_types', {
+  /** Assigned by the database, never reused. */
+  id: id('id').primaryKey().generatedByDefaultAsIdentity(),
+  /** Unique; never changes. */
+  name: text('name').notNull().unique(),
+  /** Free text for people. */
+  description: text('description'),
+  /** JSON Schema that the parameters of this type's tasks must fit; `{}` accepts anything. */
+  parameters_schema: jsonText<JsonObject>('parameters_schema').notNull().default(sql`'{}'`),
+  /** Free JSON for the caller. */
+  metadata: jsonText<JsonObject>('metadata').notNull().default(sql`'{}'`),
+  /** False once deactivated (a soft delete): takes no new tasks, and its tasks are not claimed. */
+  is_active: boolean('is_active').notNull().default(true),
+  /** When it was created. */
+  created_at: isoTime('created_at').notNull(),
+  /** When it last changed; with created_at, the version its tasks' parameters are validated against. */
+  updated_at: isoTime('updated_at'),
+  /** Default `max_attempts` of its tasks. */
+  max_attempts: integer('max_attempts').notNull().default(DEFAULT_MAX_ATTEMPTS),
+  /** Delay before the first retry, in seconds (before jitter). */
+  retry_base_seconds: doublePrecision('retry_base_seconds').notNull().default(DEFAULT_RETRY_BASE_SECONDS),
+  /** Longest delay between attempts, in seconds. */
+  retry_max_seconds: doublePrecision('retry_max_seconds').notNull().default(DEFAULT_RETRY_MAX_SECONDS),
+});
+
+/** Task instances: one row per unit of work to run. */
+export const taskList = pgTable(
+  'task_list',
+  {
+    /** Assigned by the database, never reused. */
+    id: id('id').primaryKey().generatedByDefaultAsIdentity(),
+    /** Its type. */
+    task_type_id: id('task_type_id')
+      .notNull()
+      .references(() => taskTypes.id),
+    /** pending, running, completed, failed or cancelled. */
+    status: text('status', { enum: TASK_STATUSES }).notNull().default('pending'),
+    /** The input, fitting the type's schema. */
+    parameters: jsonText<JsonObject>('parameters').notNull().default(sql`'{}'`),
+    /** 1 to 1000; lower runs first. */
+    priority: integer('priority').notNull().default(100),
+    /** Free JSON for the caller. */
+    metadata: jsonText<JsonObject>('metadata').notNull().default(sql`'{}'`),
+    /** What the worker answered on completing it; NULL before, or when it answered nothing. */
+    result: jsonText<unknown>('result'),
+    /** Why the last attempt failed, or why its lease ended. */
+    error_message: text('error_message'),
+    /** When it was created. */
+    created_at: isoTime('created_at').notNull(),
+    /** When it last changed. */
+    updated_at: isoTime('updated_at'),
+    /** When it was last claimed (or set running by hand). */
+    started_at: isoTime('started_at'),
+    /** When it finished: completed, failed or cancelled. */
+    completed_at: isoTime('completed_at'),
+    /** Claims so far. */
+    attempts: integer('attempts').notNull().default(0),
+    /** Claims allowed before it fails for good. */
+    max_attempts: integer('max_attempts').notNull().default(DEFAULT_MAX_ATTEMPTS),
+    /** Not claimable before this time. */
+    run_at: isoTime('run_at').notNull(),
+    /** The worker holding the current or last lease. */
+    worker_id: text('worker_id'),
+    /** Fencing token of the current claim: fresh for every claim, required to settle it. */
+    lease_id: text('lease_id'),
+    /** When the current lease runs out, while running. */
+    lease_expires_at: isoTime('lease_expires_at'),
+    /** Unique per type when given: a second create with it returns the first task. */
+    idempotency_key: text('idempotency_key'),
+  },
+  (t) => [
+    check('task_list_status_check', sql`${t.status} IN ('pending', 'running', 'completed', 'failed', 'cancelled')`),
+    ...taskListIndexes(t, index, uniqueIndex),
+    // When each type's next pending task comes due (nextClaimableAt, and the waiting claims'
+    // check): one probe per type, where PostgreSQL would otherwise read all of a type's backlog.
+    index('task_list_pending_due_idx').on(t.task_type_id, t.run_at).where(sql`status = 'pending'`),
+  ],
+);
+
+/**
+ * How many tasks each type has in each status, as of the latest fold of task_count_deltas
+ * (see ./counts.ts, foldTaskCounts). Not a foreign key: it never blocks a type's row.
+ */
+export const taskCounts = pgTable(
+  'task_counts',
+  {
+    /** The type. */
+    task_type_id: id('task_type_id').notNull(),
+    /** The status. */
+    status: text('status', { enum: TASK_STATUSES }).notNull(),
+    /** Tasks of that type in that status, as of the latest fold. */
+    count: bigint('count', { mode: 'number' }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.task_type_id, t.status] })],
+);
+
+/**
+ * Changes to task_counts not yet folded into it, appended by statement triggers on task_list in
+ * the transaction of every insert, status change and delete (migration 0001). Appending takes
+ * no row lock, so concurrent writers of one type never wait on one counter row until commit.
+ */
+export const taskCountDeltas = pgTable('task_count_deltas', {
+  /** The type. */
+  task_type_id: id('task_type_id').notNull(),
+  /** The status. */
+  status: text('status', { enum: TASK_STATUSES }).notNull(),
+  /** Tasks that entered (positive) or left (negative) that status in one statement. */
+  delta: bigint('delta', { mode: 'number' }).notNull(),
+});
+
+/** API tokens: only a hash of each secret is kept. */
+export const apiTokens = pgTable('api_tokens', {
+  /** Assigned by the database; part of the token. */
+  id: id('id').primaryKey().generatedByDefaultAsIdentity(),
+  /** Unique. */
+  name: text('name').notNull().unique(),
+  /** What it may do, a JSON array of scopes. */
+  scopes: jsonText<TokenScope[]>('scopes').notNull(),
+  /** SHA-256 of the secret part, hex. */
+  secret_hash: text('secret_hash').notNull(),
+  /** When it was created. */
+  created_at: isoTime('created_at').notNull(),
+  /** When it was revoked, if it was. */
+  revoked_at: isoTime('revoked_at'),
+  /** When it was last used, to the minute. */
+  last_used_at: isoTime('last_used_at'),
+});
+
+/**
+ * Empty but for a moment: the store's health check, after a write failed for storage (a full
+ * disk), writes a row here and deletes it in the same transaction, to learn whether the database
+ * can grow again (see ./storage.ts).
+ */
+export const storageProbe = pgTable('storage_probe', {
+  /** Assigned by the database. */
+  id: id('id').primaryKey().generatedByDefaultAsIdentity(),
+  /** Incompressible bytes, enough to need new space. */
+  filler: bytea('filler'),
+});
+
+// The rows the store reads must be exactly the domain types of ../types.ts.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const rowTypesMatch: [Same<typeof taskTypes.$inferSelect, TaskType>, Same<typeof taskList.$inferSelect, Task>] = [true, true];
+void rowTypesMatch;
+
+/**
+ * The stores (server replicas) with claims waiting, each as it last said so: writes that make
+ * tasks claimable send their notification only while one is listed (see ./notify.ts), since a
+ * NOTIFY makes commits wait for each other. A store lists itself when its first claim starts to
+ * wait and says so again every few seconds while claims wait; a row not renewed for a minute is
+ * gone (a store that stopped without removing it).
+ */
+export const claimListeners = pgTable('claim_listeners', {
+  /** The store, as its notifications name it. */
+  origin: text('origin').primaryKey(),
+  /** When it last said it has claims waiting. */
+  seen_at: isoTime('seen_at').notNull(),
+});
