@@ -9,7 +9,7 @@ import { copyFileSync, renameSync } from 'node:fs';
 import { StorageError } from '@prismq/db';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { startTestServer, type TestServer } from './testing.js';
+import { startTestServer, testEngine, type TestServer } from './testing.js';
 
 const servers: TestServer[] = [];
 afterEach(async () => {
@@ -27,15 +27,15 @@ const big = (n: number) => ({ n, filler: 'x'.repeat(20_000) });
 
 /** The database can hold no page more than it has now, as if its disk were full. */
 function fillDisk(server: TestServer): void {
-  const client = server.store.db.$client;
+  const client = server.sqlite!.db.$client;
   client.pragma(`max_page_count = ${client.pragma('page_count', { simple: true }) as number}`);
 }
 
 function freeDisk(server: TestServer): void {
-  server.store.db.$client.pragma('max_page_count = 1073741823');
+  server.sqlite!.db.$client.pragma('max_page_count = 1073741823');
 }
 
-describe('a full disk', () => {
+describe.skipIf(testEngine !== 'sqlite')('a full disk', () => {
   it('answers creates 507 naming the cause on REST and tRPC, /readyz 503 until there is room again, and loses nothing acknowledged', async () => {
     const server = await start();
     const type = (await server.request('POST', '/api/task-types', { name: 'filling' })).body;
@@ -80,7 +80,7 @@ describe('a full disk', () => {
   });
 });
 
-describe('the database file deleted or replaced under a running server', () => {
+describe.skipIf(testEngine !== 'sqlite')('the database file deleted or replaced under a running server', () => {
   it('answers writes 503 without acknowledging them and /readyz 503, until the file is back', async () => {
     const server = await start();
     const type = (await server.request('POST', '/api/task-types', { name: 'moving' })).body;
@@ -122,7 +122,7 @@ describe('the database file deleted or replaced under a running server', () => {
   });
 });
 
-describe('a storage failure met outside a procedure', () => {
+describe.skipIf(testEngine !== 'sqlite')('a storage failure met outside a procedure', () => {
   it('answers its status and cause, not 500 "Internal server error" (here: /metrics reading the queue depth)', async () => {
     const server = await start();
     // A read failing for storage, which cannot be caused in-process: the store's error stands in for it.

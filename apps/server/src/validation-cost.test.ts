@@ -166,7 +166,8 @@ describe('costly schemas at type creation', () => {
 describe('validation before the write', () => {
   /** Holds the store's first validation until `release()`, as if it took long. */
   function holdFirstValidation() {
-    const validator = (server.store as unknown as { validator: ParameterValidator }).validator;
+    // Reached through the store's internals: no public way exists to hold a validation midway.
+    const validator = (server.store as unknown as { validation: { validator: ParameterValidator } }).validation.validator;
     const original = validator.problems.bind(validator);
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));

@@ -17,7 +17,7 @@ beforeAll(async () => {
 afterAll(() => server.close());
 
 function countByStatus(typeId: number): Record<string, number> {
-  const rows = server.store.db.$client
+  const rows = server.sqlite!.db.$client
     .prepare('select status, count(*) as n from task_list where task_type_id = ? group by status')
     .all(typeId) as { status: string; n: number }[];
   return Object.fromEntries(rows.map((r) => [r.status, r.n]));
@@ -62,7 +62,7 @@ describe('worker processes sharing one queue', () => {
     for (const w of workers) expect(w.output().stdout).toMatch(/^done \d+$/m);
 
     expect(countByStatus(type.id)).toEqual({ completed: TASKS });
-    const attempts = server.store.db.$client
+    const attempts = server.sqlite!.db.$client
       .prepare('select max(attempts) as most, min(attempts) as least from task_list where task_type_id = ?')
       .get(type.id);
     expect(attempts).toEqual({ most: 1, least: 1 });
