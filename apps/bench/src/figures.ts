@@ -1,6 +1,7 @@
 /**
- * What the benchmark measures, for each system in the same run: PrismQ over HTTP, its data-access
- * layer called directly, and the anchors (BullMQ on Redis, pg-boss on PostgreSQL).
+ * What the benchmark measures, for each system in the same run: PrismQ over HTTP (on SQLite, and
+ * on PostgreSQL where `@prismq/db` has that engine), its data-access layer called directly, and
+ * the anchors (BullMQ on Redis; pg-boss and Graphile Worker on PostgreSQL).
  */
 
 /** How long and how large each scenario runs. `--quick` shrinks everything to a smoke test. */
@@ -21,6 +22,9 @@ export interface BenchPlan {
 }
 
 export const LIFECYCLE_CONCURRENCIES = [1, 10, 50] as const;
+
+/** Worker concurrency of the drain scenario (`drain_10`): the plan's lifecycle tasks all pending before the worker starts. */
+export const DRAIN_CONCURRENCY = 10;
 
 /** Claims left waiting on an idle type while creates are measured (`create_1_idle_polls`). */
 export const IDLE_POLLS = 200;
@@ -45,6 +49,12 @@ export interface Figures {
   lifecycle_1: number;
   lifecycle_10: number;
   lifecycle_50: number;
+  /**
+   * Tasks per second through claim → complete when the plan's lifecycle tasks are all pending
+   * before a worker of concurrency 10 starts; from starting the worker until all are recorded
+   * completed (the worker's start-up included).
+   */
+  drain_10: number;
   /** Create → handler start on an idle queue, ms. */
   latency_p50_ms: number;
   latency_p99_ms: number;

@@ -1,15 +1,16 @@
 /**
- * `pnpm bench`: PrismQ over HTTP beside its own data-access layer, BullMQ on Redis and pg-boss on
- * PostgreSQL, all measured in one run on this machine. Prints a Markdown table with ratios and
+ * `pnpm bench`: PrismQ over HTTP, on SQLite and (where `@prismq/db` has the engine) on
+ * PostgreSQL, beside its own data-access layer, BullMQ on Redis, and pg-boss and Graphile Worker
+ * on PostgreSQL, all measured in one run on this machine. Prints a Markdown table with ratios and
  * the performance targets met or missed, and writes everything as JSON.
  *
- *   pnpm bench                 the whole suite (about 6 minutes)
- *   pnpm bench --quick         a smoke run of every scenario in well under a minute
- *   pnpm bench --only prismq,dal --json results.json
+ *   pnpm bench                 the whole suite (about 8 minutes)
+ *   pnpm bench --quick         a smoke run of every scenario in about a minute
+ *   pnpm bench --only prismq,prismq-pg,dal --json results.json
  *
  * REDIS_URL (default redis://127.0.0.1:6379) and POSTGRES_URL (default
- * postgres://127.0.0.1:5432/test) say where the anchors' servers are; an unreachable one is
- * skipped with a message.
+ * postgres://postgres@127.0.0.1:5432/test) say where the anchors' servers are (PrismQ on PostgreSQL gets
+ * a fresh database beside POSTGRES_URL's); an unreachable one is skipped with a message.
  */
 import { writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -17,6 +18,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import { benchBullmq } from './anchors/bullmq.js';
+import { benchGraphileWorker } from './anchors/graphile-worker.js';
 import { benchPgBoss } from './anchors/pg-boss.js';
 import { benchDal } from './dal.js';
 import type { BenchPlan, SystemResult } from './figures.js';
@@ -24,7 +26,7 @@ import { benchPrismq } from './prismq.js';
 import { benchReads } from './reads.js';
 import { table, targetLines, targets } from './report.js';
 
-const SYSTEMS = ['prismq', 'dal', 'bullmq', 'pg-boss'] as const;
+const SYSTEMS = ['prismq', 'prismq-pg', 'dal', 'bullmq', 'pg-boss', 'graphile-worker'] as const;
 type SystemName = (typeof SYSTEMS)[number];
 
 const { values: args } = parseArgs({
@@ -36,7 +38,7 @@ const { values: args } = parseArgs({
   },
 });
 if (args.help) {
-  process.stdout.write('usage: pnpm bench [--quick] [--only prismq,dal,bullmq,pg-boss] [--json FILE]\n');
+  process.stdout.write(`usage: pnpm bench [--quick] [--only ${SYSTEMS.join(',')}] [--json FILE]\n`);
   process.exit(0);
 }
 const only = new Set<string>(args.only ? args.only.split(',').map((name) => name.trim()) : SYSTEMS);
@@ -47,7 +49,7 @@ if (unknown.length) {
 }
 const env = {
   redisUrl: process.env.REDIS_URL || 'redis://127.0.0.1:6379',
-  postgresUrl: process.env.POSTGRES_URL || 'postgres://127.0.0.1:5432/test',
+  postgresUrl: process.env.POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/test',
   // pnpm runs the script in the package folder and says where the command was typed in INIT_CWD.
   cwd: process.env.INIT_CWD || process.cwd(),
 };
@@ -69,11 +71,12 @@ const began = performance.now();
 const skipped = (name: string, reason: string): SystemResult => ({ name, detail: '', figures: {}, skipped: reason });
 const want = (name: SystemName) => only.has(name);
 
-const prismq = want('prismq') ? await benchPrismq(plan, log) : skipped('PrismQ', 'not selected (--only)');
+const [prismq, prismqPg] = await benchPrismq(plan, log, { sqlite: want('prismq'), postgresUrl: want('prismq-pg') ? env.postgresUrl : undefined });
 const dal = want('dal') ? await benchDal(plan, log) : skipped('PrismQ DAL', 'not selected (--only)');
 if (want('prismq') || want('dal')) await benchReads(plan, prismq.figures, dal.figures, log);
 const bullmq = want('bullmq') ? await benchBullmq(plan, env.redisUrl, log) : skipped('BullMQ', 'not selected (--only)');
 const pgBoss = want('pg-boss') ? await benchPgBoss(plan, env.postgresUrl, log) : skipped('pg-boss', 'not selected (--only)');
+const graphile = want('graphile-worker') ? await benchGraphileWorker(plan, env.postgresUrl, log) : skipped('Graphile Worker', 'not selected (--only)');
 
 const memory = new Database(':memory:');
 const sqliteVersion = (memory.prepare('select sqlite_version() as v').get() as { v: string }).v;
@@ -85,17 +88,25 @@ const machine = {
   sqlite: sqliteVersion,
   platform: `${process.platform} ${process.arch}`,
 };
-const anchors = [dal, bullmq, pgBoss];
-const checks = targets(plan, { prismq, dal, bullmq, pgBoss });
+const systems = [prismq, prismqPg, dal, bullmq, pgBoss, graphile];
+const ratios: [SystemResult, SystemResult][] = [
+  [prismq, dal],
+  [prismq, bullmq],
+  [prismq, pgBoss],
+  [prismq, graphile],
+  [prismqPg, pgBoss],
+  [prismqPg, graphile],
+];
+const checks = targets(plan, { prismq, prismqPg, dal, bullmq, pgBoss, graphile });
 const seconds = (performance.now() - began) / 1000;
 
 const out = [
   `PrismQ benchmark${plan.quick ? ' (--quick: smoke run, figures not meaningful)' : ''}: ${new Date().toISOString()}, ${seconds.toFixed(0)} s`,
   `machine: ${machine.cpu}, ${machine.memoryGiB} GiB, ${machine.platform}, Node.js ${machine.node}, SQLite ${machine.sqlite}`,
-  ...[prismq, ...anchors].map((system) => `- ${system.name}: ${system.skipped ? `skipped: ${system.skipped}` : system.detail}`),
-  ...[prismq, ...anchors].flatMap((system) => (system.notes ?? []).map((note: string) => `  - ${system.name}: ${note}`)),
+  ...systems.map((system) => `- ${system.name}: ${system.skipped ? `skipped: ${system.skipped}` : system.detail}`),
+  ...systems.flatMap((system) => (system.notes ?? []).map((note: string) => `  - ${system.name}: ${note}`)),
   '',
-  table(plan, prismq, anchors),
+  table(plan, systems, ratios),
   '',
   'targets:',
   targetLines(checks),
@@ -104,5 +115,5 @@ const out = [
 process.stdout.write(out);
 
 const jsonPath = resolve(env.cwd, args.json);
-writeFileSync(jsonPath, JSON.stringify({ date: new Date().toISOString(), seconds, plan, machine, systems: [prismq, ...anchors], targets: checks }, null, 2));
+writeFileSync(jsonPath, JSON.stringify({ date: new Date().toISOString(), seconds, plan, machine, systems, targets: checks }, null, 2));
 log(`wrote ${jsonPath}`);

@@ -5,6 +5,7 @@
  */
 import { startServerProcess, type ServerProcess } from '@prismq/server/process-testing';
 
+export type { ServerProcess };
 export type RunningServer = ServerProcess;
 
 /** Starts the server on `databaseUrl` with request logging off, once GET /readyz answers 200. */

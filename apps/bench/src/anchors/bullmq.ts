@@ -9,12 +9,9 @@
 import { randomUUID } from 'node:crypto';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { LIFECYCLE_CONCURRENCIES, percentile, throughput, type BenchPlan, type Figures, type Log, type SystemResult } from '../figures.js';
-import { attempter, CONNECT_TIMEOUT_MS, createScenarios, describe, hostPort, LIFECYCLE_BATCH, LIFECYCLE_TIMEOUT_MS, packageVersion, redact, STORAGE_BATCH, TRIAL_TIMEOUT_MS, within } from './common.js';
+import { DRAIN_CONCURRENCY, throughput, type BenchPlan, type Log, type SystemResult } from '../figures.js';
+import { CONNECT_TIMEOUT_MS, describe, hostPort, LIFECYCLE_BATCH, LIFECYCLE_TIMEOUT_MS, packageVersion, redact, STORAGE_BATCH, Tally, TRIAL_TIMEOUT_MS, within, type AnchorContext, type AnchorScenarios, type BenchData, runScenarios } from './common.js';
 
-interface BenchData {
-  n: number;
-}
 interface BenchResult {
   ok: boolean;
 }
@@ -25,10 +22,8 @@ type BenchWorker = Worker<BenchData, BenchResult>;
 const DISCONNECT_TIMEOUT_MS = 200;
 
 /** What the scenarios share. */
-interface Context {
-  plan: BenchPlan;
+interface Context extends AnchorContext {
   redisUrl: string;
-  log: Log;
   /** Connection of every `Queue` (producers may share one); workers open their own. */
   producer: Redis;
   /** Connection for `INFO`, outside BullMQ. */
@@ -80,21 +75,28 @@ async function withQueue<T>(ctx: Context, scenario: string, use: (queue: BenchQu
   }
 }
 
-/** Runs `use` with a worker on `queue` on its own connection, as BullMQ requires, then closes both. */
+/**
+ * Runs `use` with a worker on `queue` on its own connection, as BullMQ requires, then closes both.
+ * `use` gets the count of the worker's `completed` events (emitted once a job is moved to
+ * completed in Redis), counted from the worker's creation; a `failed` event fails the count.
+ */
 async function withWorker<T>(
   ctx: Context,
   queue: BenchQueue,
   concurrency: number,
   handler: () => Promise<BenchResult>,
-  use: (worker: BenchWorker) => Promise<T>,
+  use: (completed: Tally) => Promise<T>,
 ): Promise<T> {
   const connection = new Redis(ctx.redisUrl, { maxRetriesPerRequest: null });
   try {
     const worker: BenchWorker = new Worker<BenchData, BenchResult>(queue.name, handler, { connection, concurrency });
     worker.on('error', (error) => ctx.log(`bullmq: worker error: ${describe(error)}`));
+    const completed = new Tally();
+    worker.on('completed', () => completed.add());
+    worker.on('failed', (_job, error) => completed.fail(error));
     try {
       await worker.waitUntilReady();
-      return await use(worker);
+      return await use(completed);
     } finally {
       await worker.close();
     }
@@ -109,7 +111,7 @@ function jobs(from: number, count: number): { name: string; data: BenchData }[] 
 }
 
 /** Jobs added per second, one `add` per call, by `loops` concurrent callers. */
-async function createRate(ctx: Context, loops: number): Promise<number> {
+async function createRate(ctx: Context, loops: 1 | 32): Promise<number> {
   return withQueue(ctx, `create-${loops}`, async (queue) => {
     let n = 0;
     return throughput(ctx.plan, loops, async () => {
@@ -131,6 +133,12 @@ async function batchRate(ctx: Context): Promise<number> {
   });
 }
 
+/** Checks that Redis holds `tasks` completed jobs in `queue`. */
+async function checkCompleted(queue: BenchQueue, tasks: number): Promise<void> {
+  const counts = await queue.getJobCounts('completed');
+  if (counts.completed !== tasks) throw new Error(`Redis holds ${counts.completed} completed jobs of ${tasks}`);
+}
+
 /**
  * Jobs per second through add → process → completed: a worker of `concurrency` runs while the
  * producer adds the plan's lifecycle jobs 100 at a time; the end is the worker's `completed`
@@ -139,30 +147,38 @@ async function batchRate(ctx: Context): Promise<number> {
 async function lifecycleRate(ctx: Context, concurrency: number): Promise<number> {
   const tasks = ctx.plan.lifecycleTasks;
   return withQueue(ctx, `lifecycle-${concurrency}`, (queue) =>
-    withWorker(ctx, queue, concurrency, async () => ({ ok: true }), async (worker) => {
-      let completed = 0;
-      let failure: Error | undefined;
-      const settled = new Promise<void>((resolve) => {
-        worker.on('completed', () => {
-          if (++completed === tasks) resolve();
-        });
-        worker.on('failed', (_job, error) => {
-          failure = error;
-          resolve();
-        });
-      });
+    withWorker(ctx, queue, concurrency, async () => ({ ok: true }), async (completed) => {
       const started = performance.now();
       for (let made = 0; made < tasks; made += LIFECYCLE_BATCH) {
         await queue.addBulk(jobs(made, Math.min(LIFECYCLE_BATCH, tasks - made)));
       }
-      await within(settled, LIFECYCLE_TIMEOUT_MS, `the lifecycle at concurrency ${concurrency}`);
+      await within(completed.reached(tasks), LIFECYCLE_TIMEOUT_MS, `the lifecycle at concurrency ${concurrency}`);
       const seconds = (performance.now() - started) / 1000;
-      if (failure) throw failure;
-      const counts = await queue.getJobCounts('completed');
-      if (counts.completed !== tasks) throw new Error(`Redis holds ${counts.completed} completed jobs of ${tasks}`);
+      await checkCompleted(queue, tasks);
       return tasks / seconds;
     }),
   );
+}
+
+/**
+ * Jobs per second draining the plan's lifecycle jobs, all added (1,000 per `addBulk`) before a
+ * worker of concurrency `DRAIN_CONCURRENCY` is created; from creating it (it starts at once) to
+ * its `completed` event for the last job.
+ */
+async function drainRate(ctx: Context): Promise<number> {
+  const tasks = ctx.plan.lifecycleTasks;
+  return withQueue(ctx, 'drain', async (queue) => {
+    for (let made = 0; made < tasks; made += STORAGE_BATCH) {
+      await queue.addBulk(jobs(made, Math.min(STORAGE_BATCH, tasks - made)));
+    }
+    const started = performance.now();
+    return withWorker(ctx, queue, DRAIN_CONCURRENCY, async () => ({ ok: true }), async (completed) => {
+      await within(completed.reached(tasks), LIFECYCLE_TIMEOUT_MS, 'the drain');
+      const seconds = (performance.now() - started) / 1000;
+      await checkCompleted(queue, tasks);
+      return tasks / seconds;
+    });
+  });
 }
 
 /**
@@ -176,15 +192,14 @@ async function latencySamples(ctx: Context): Promise<number[]> {
     return { ok: true };
   };
   return withQueue(ctx, 'latency', (queue) =>
-    withWorker(ctx, queue, 1, handler, async (worker) => {
+    withWorker(ctx, queue, 1, handler, async (completed) => {
       const samples: number[] = [];
       for (let trial = 0; trial < ctx.plan.latencyTasks; trial++) {
         const handlerStarted = new Promise<number>((resolve) => (entered = resolve));
-        const completed = new Promise<void>((resolve) => worker.once('completed', () => resolve()));
         const sent = performance.now();
         await queue.add('bench', { n: trial });
         samples.push((await within(handlerStarted, TRIAL_TIMEOUT_MS, `latency trial ${trial}`)) - sent);
-        await within(completed, TRIAL_TIMEOUT_MS, `latency trial ${trial}`);
+        await within(completed.reached(trial + 1), TRIAL_TIMEOUT_MS, `latency trial ${trial}`);
       }
       return samples;
     }),
@@ -210,24 +225,8 @@ async function bytesPerJob(ctx: Context): Promise<number> {
   });
 }
 
-/** Runs every scenario, each on its own; one that fails leaves its figures out and a note. */
-async function scenarios(ctx: Context, figures: Partial<Figures>, notes: string[]): Promise<void> {
-  const attempt = attempter('bullmq', ctx.log, notes);
-  await createScenarios(attempt, figures, (loops) => createRate(ctx, loops), 'addBulk', () => batchRate(ctx));
-  for (const concurrency of LIFECYCLE_CONCURRENCIES) {
-    await attempt(`lifecycle of ${ctx.plan.lifecycleTasks} jobs, worker concurrency ${concurrency}`, async () => {
-      figures[`lifecycle_${concurrency}`] = await lifecycleRate(ctx, concurrency);
-    });
-  }
-  await attempt(`latency over ${ctx.plan.latencyTasks} jobs`, async () => {
-    const samples = await latencySamples(ctx);
-    figures.latency_p50_ms = percentile(samples, 50);
-    figures.latency_p99_ms = percentile(samples, 99);
-  });
-  await attempt(`storage of ${ctx.plan.storageTasks} jobs`, async () => {
-    figures.bytes_per_task = await bytesPerJob(ctx);
-  });
-}
+/** The scenarios, as `runScenarios` runs them. */
+const SCENARIOS: AnchorScenarios<Context> = { batchCall: 'addBulk', create: createRate, batch: batchRate, lifecycle: lifecycleRate, drain: drainRate, latency: latencySamples, storage: bytesPerJob };
 
 /** BullMQ's figures against the Redis at `redisUrl`, or `skipped` if it cannot be reached. */
 export async function benchBullmq(plan: BenchPlan, redisUrl: string, log: Log): Promise<SystemResult> {
@@ -250,7 +249,7 @@ export async function benchBullmq(plan: BenchPlan, redisUrl: string, log: Log): 
     const server = await admin.info('server');
     result.detail = `${library}, Redis ${infoField(server, 'redis_version') ?? 'unknown'} at ${hostPort(redisUrl, 6379)}`;
     const ctx: Context = { plan, redisUrl, log, producer, admin, run: `prismq-bench-${randomUUID().slice(0, 8)}` };
-    await scenarios(ctx, result.figures, notes);
+    await runScenarios('bullmq', ctx, result.figures, notes, SCENARIOS);
   } catch (error) {
     notes.push(`stopped early: ${describe(error)}`);
   } finally {

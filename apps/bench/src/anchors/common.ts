@@ -1,11 +1,12 @@
 /**
  * What the anchors share: batch sizes and time limits, messages for errors and URLs, the version
- * of an installed package, pauses and deadlines.
+ * of an installed package, pauses and deadlines, counting finished jobs, and the order and
+ * labels of the scenarios.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import type { Figures, Log } from '../figures.js';
+import { DRAIN_CONCURRENCY, LIFECYCLE_CONCURRENCIES, percentile, type BenchPlan, type Figures, type Log } from '../figures.js';
 
 /** Jobs per bulk add (`addBulk`, `insert`) when filling a queue for the lifecycle and for storage. */
 export const LIFECYCLE_BATCH = 100;
@@ -61,6 +62,42 @@ export function packageVersion(name: string): string {
 /** Resolves after `ms`. */
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** Resolves once `probe` is true, looking every `everyMs`; fails naming `what` after `ms`. */
+export async function until(probe: () => Promise<boolean> | boolean, ms: number, what: string, everyMs = 5): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!(await probe())) {
+    if (performance.now() > deadline) throw new Error(`${what} did not finish within ${ms / 1000} s`);
+    await sleep(everyMs);
+  }
+}
+
+/**
+ * A count of finished jobs that can be waited on: `reached(n)` resolves once `add` has counted n,
+ * and rejects if `fail` is called first (a worker that stopped on an error).
+ */
+export class Tally {
+  count = 0;
+  private failure: Error | undefined;
+  private waiters: { n: number; resolve: () => void; reject: (error: Error) => void }[] = [];
+
+  add(jobs = 1): void {
+    this.count += jobs;
+    this.waiters = this.waiters.filter((waiter) => (waiter.n <= this.count ? (waiter.resolve(), false) : true));
+  }
+
+  fail(error: Error): void {
+    this.failure ??= error;
+    for (const waiter of this.waiters) waiter.reject(error);
+    this.waiters = [];
+  }
+
+  reached(n: number): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.count >= n) return Promise.resolve();
+    return new Promise((resolve, reject) => this.waiters.push({ n, resolve, reject }));
+  }
+}
+
 /** `promise`, or an error naming `what` once `ms` have passed. */
 export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -74,15 +111,55 @@ export async function within<T>(promise: Promise<T>, ms: number, what: string): 
   }
 }
 
-/** Runs one scenario, labelled `label`, with `run`. */
-export type Attempt = (label: string, run: () => Promise<void>) => Promise<void>;
+/** The data of every job the anchors add: a number. */
+export interface BenchData {
+  n: number;
+}
+
+/** What every anchor's scenarios are given. */
+export interface AnchorContext {
+  plan: BenchPlan;
+  log: Log;
+}
 
 /**
- * Runs one scenario of `system` with `run`, logging its label; a failure becomes a note and a log
- * line rather than an error, so that the other scenarios still run.
+ * An anchor's scenarios, each given the anchor's context and giving its figure; run in the same
+ * order and with the same workload for every anchor by `runScenarios`.
  */
-export function attempter(system: string, log: Log, notes: string[]): Attempt {
-  return async (label, run) => {
+export interface AnchorScenarios<Context extends AnchorContext> {
+  /** Jobs added per second, one per call, by `loops` concurrent callers. */
+  create(ctx: Context, loops: 1 | 32): Promise<number>;
+  /** What the anchor calls adding many jobs at once, e.g. "addBulk". */
+  batchCall: string;
+  /** Jobs added per second, 100 per `batchCall`, by 4 concurrent callers. */
+  batch(ctx: Context): Promise<number>;
+  /** What the anchor calls a worker's concurrency, e.g. "batchSize" (default "worker concurrency"). */
+  concurrencyName?: string;
+  /** Jobs per second while the plan's lifecycle jobs are added 100 at a time and a worker of `concurrency` runs them. */
+  lifecycle(ctx: Context, concurrency: number): Promise<number>;
+  /** Jobs per second when the plan's lifecycle jobs are all pending before a worker of `DRAIN_CONCURRENCY` starts. */
+  drain(ctx: Context): Promise<number>;
+  /** Create → handler start, ms, one job at a time on an idle queue, the plan's latency trials. */
+  latency(ctx: Context): Promise<number[]>;
+  /** Bytes of storage per pending job, adding the plan's storage jobs. */
+  storage(ctx: Context): Promise<number>;
+}
+
+/**
+ * Runs an anchor's scenarios, each on its own, logging its label under `system`: a failure
+ * becomes a note and a log line rather than an error, leaving that figure out, so that the other
+ * scenarios still run. Creates by 1 and 32 callers, batches, lifecycle at each concurrency,
+ * drain, latency, storage.
+ */
+export async function runScenarios<Context extends AnchorContext>(
+  system: string,
+  ctx: Context,
+  figures: Partial<Figures>,
+  notes: string[],
+  scenarios: AnchorScenarios<Context>,
+): Promise<void> {
+  const { plan, log } = ctx;
+  const attempt = async (label: string, run: () => Promise<void>) => {
     log(`${system}: ${label}`);
     try {
       await run();
@@ -91,25 +168,30 @@ export function attempter(system: string, log: Log, notes: string[]): Attempt {
       log(`${system}: ${label} failed: ${describe(error)}`);
     }
   };
-}
-
-/**
- * The create scenarios of an anchor, each through `attempt`: `create_1` and `create_32` from
- * `createRate` with that many callers, then `batch_100` from `batchRate`, 100 jobs per `batchCall`.
- */
-export async function createScenarios(
-  attempt: Attempt,
-  figures: Partial<Figures>,
-  createRate: (loops: 1 | 32) => Promise<number>,
-  batchCall: string,
-  batchRate: () => Promise<number>,
-): Promise<void> {
+  const concurrencyName = scenarios.concurrencyName ?? 'worker concurrency';
   for (const loops of [1, 32] as const) {
     await attempt(`create, ${loops} caller(s)`, async () => {
-      figures[`create_${loops}`] = await createRate(loops);
+      figures[`create_${loops}`] = await scenarios.create(ctx, loops);
     });
   }
-  await attempt(`batch create, 100 per ${batchCall}, 4 callers`, async () => {
-    figures.batch_100 = await batchRate();
+  await attempt(`batch create, 100 per ${scenarios.batchCall}, 4 callers`, async () => {
+    figures.batch_100 = await scenarios.batch(ctx);
+  });
+  for (const concurrency of LIFECYCLE_CONCURRENCIES) {
+    await attempt(`lifecycle of ${plan.lifecycleTasks} jobs, ${concurrencyName} ${concurrency}`, async () => {
+      figures[`lifecycle_${concurrency}`] = await scenarios.lifecycle(ctx, concurrency);
+    });
+  }
+  await attempt(`drain of ${plan.lifecycleTasks} pending jobs, ${concurrencyName} ${DRAIN_CONCURRENCY}`, async () => {
+    figures.drain_10 = await scenarios.drain(ctx);
+  });
+  await attempt(`latency over ${plan.latencyTasks} jobs`, async () => {
+    const samples = await scenarios.latency(ctx);
+    if (samples.length !== plan.latencyTasks) throw new Error(`${samples.length} latency samples instead of ${plan.latencyTasks}`);
+    figures.latency_p50_ms = percentile(samples, 50);
+    figures.latency_p99_ms = percentile(samples, 99);
+  });
+  await attempt(`storage of ${plan.storageTasks} jobs`, async () => {
+    figures.bytes_per_task = await scenarios.storage(ctx);
   });
 }
