@@ -4,7 +4,7 @@
  * on PostgreSQL, all measured in one run on this machine. Prints a Markdown table with ratios and
  * the performance targets met or missed, and writes everything as JSON.
  *
- *   pnpm bench                 the whole suite (about 8 minutes)
+ *   pnpm bench                 the whole suite (12 to 14 minutes on a busy 2-core machine)
  *   pnpm bench --quick         a smoke run of every scenario in about a minute
  *   pnpm bench --only prismq,prismq-pg,dal --json results.json
  *
