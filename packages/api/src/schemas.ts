@@ -237,6 +237,53 @@ export const TaskFailInput = z.object({
   retry: exact(z.boolean().default(true)).meta({ description: 'Retry after a backoff while attempts remain.' }),
 });
 
+const Completion = z.object({
+  task_id: z.int().positive(),
+  lease_id: LeaseId,
+  result: z.unknown().refine(fitsJsonLimit, JSON_TOO_LARGE).optional().meta({ description: 'Any JSON value.' }),
+});
+
+const Failure = z.object({
+  task_id: z.int().positive(),
+  lease_id: LeaseId,
+  error_message: z.string().min(1, 'must not be empty').max(65_536),
+  retry: exact(z.boolean().default(true)).meta({ description: 'Retry after a backoff while attempts remain.' }),
+});
+
+export const TaskExchangeInput = z.object({
+  ...TaskClaimInput.shape,
+  limit: exact(z.int().min(0, 'must be between 0 and 100').max(100, 'must be between 0 and 100').default(0)).meta({
+    description: 'Claim at most this many tasks (0-100; 0, the default, claims none).',
+  }),
+  completed: z.array(Completion).max(100, 'at most 100 per request').default([]).meta({
+    description: 'Attempts this worker finished, each completed with its result, as POST /api/tasks/{task_id}/complete would.',
+  }),
+  failed: z.array(Failure).max(100, 'at most 100 per request').default([]).meta({
+    description: 'Attempts this worker finished with an error, as POST /api/tasks/{task_id}/fail would.',
+  }),
+});
+
+export const SettleOutcome = z
+  .union([
+    z.object({
+      task_id: z.int(),
+      status: TaskStatus.meta({ description: 'The task’s status after it: completed; pending when it will be retried; failed.' }),
+    }),
+    z.object({
+      task_id: z.int(),
+      error: z.object({
+        status: z.int().meta({ description: 'The HTTP status the single operation would have answered: 404, or 409 when the lease is lost.' }),
+        detail: z.string(),
+      }),
+    }),
+  ])
+  .meta({ id: 'SettleOutcome' });
+
+export const TaskExchangeOutput = z.object({
+  settled: z.array(SettleOutcome).meta({ description: 'One per entry of `completed`, then of `failed`, in the order given.' }),
+  tasks: z.array(Task).meta({ description: 'The tasks claimed, as POST /api/tasks/claim answers them.' }),
+});
+
 export const TaskListInput = z.object({
   task_type_id: TaskTypeId.optional().meta({ description: 'Only tasks of this type.' }),
   status: TaskStatus.optional().meta({ description: 'Only tasks in this status.' }),
@@ -265,3 +312,4 @@ export type TaskCreateInput = z.input<typeof TaskCreateInput>;
 export type TaskUpdateInput = z.input<typeof TaskUpdateInput>;
 export type TaskListInput = z.input<typeof TaskListInput>;
 export type TaskClaimInput = z.input<typeof TaskClaimInput>;
+export type TaskExchangeInput = z.input<typeof TaskExchangeInput>;

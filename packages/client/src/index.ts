@@ -26,6 +26,7 @@ export type TaskListInput = RouterInputs['tasks']['list'];
 export type TaskTypeCreateInput = RouterInputs['taskTypes']['create'];
 export type TaskTypeUpdateInput = RouterInputs['taskTypes']['update'];
 export type TaskClaimInput = RouterInputs['tasks']['claim'];
+export type TaskExchangeInput = RouterInputs['tasks']['exchange'];
 
 export interface PrismqClientOptions {
   /** The server's base URL, e.g. `http://localhost:8000`. */
@@ -37,8 +38,8 @@ export interface PrismqClientOptions {
   /** A fetch implementation, if not the global one. */
   fetch?: typeof fetch;
   /**
-   * Send calls made in the same tick as one HTTP request (default true). Claims always travel
-   * alone: a long poll would hold up the calls batched with it.
+   * Send calls made in the same tick as one HTTP request (default true). Claims and exchanges
+   * always travel alone: a long poll would hold up the calls batched with it.
    */
   batch?: boolean;
 }
@@ -66,7 +67,7 @@ export function createPrismqClient(options: PrismqClientOptions): PrismqClient {
       options.batch === false
         ? alone
         : splitLink({
-            condition: (op) => op.path === 'tasks.claim',
+            condition: (op) => op.path === 'tasks.claim' || op.path === 'tasks.exchange',
             true: alone,
             false: httpBatchLink({ ...linkOptions, maxItems: MAX_BATCH_ITEMS, maxURLLength: MAX_URL_LENGTH }),
           }),

@@ -1,6 +1,6 @@
 import { startTestServer, type TestServer } from '@prismq/server/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createPrismqClient, type PrismqClient, type Task } from './index.js';
+import { createPrismqClient, type PrismqClient, type Task, type TaskExchangeInput } from './index.js';
 import { createWorker, type Worker } from './worker.js';
 
 let server: TestServer;
@@ -153,14 +153,14 @@ describe('createWorker', () => {
     expect(after).toMatchObject({ status: 'cancelled', result: null });
   });
 
-  it('reports outcomes that are ready together in one request, and sends claims alone', async () => {
+  it('reports outcomes that are ready together in one exchange, which claims the next tasks in the same request', async () => {
     const type = await newType();
     const release = gate();
     let started = 0;
     const allStarted = gate();
-    const requests: string[] = [];
+    const requests: { path: string; body: string }[] = [];
     const countingFetch: typeof fetch = (input, init) => {
-      requests.push(decodeURIComponent(new URL(String(input)).pathname));
+      requests.push({ path: decodeURIComponent(new URL(String(input)).pathname), body: String(init?.body ?? '') });
       return fetch(input, init);
     };
     const worker = start({
@@ -180,13 +180,15 @@ describe('createWorker', () => {
     for (const task of tasks) await eventually(taskIn(task.id, 'completed'));
     await worker.stop();
 
-    const completing = requests.filter((path) => path.includes('tasks.complete'));
-    const completes = completing.reduce((sum, path) => sum + path.split(',').length, 0);
-    expect(completes).toBe(10);
-    expect(completing.length).toBeLessThan(10);
-    const claims = requests.filter((path) => path.includes('tasks.claim'));
-    expect(claims.length).toBeGreaterThan(0);
-    for (const path of claims) expect(path).toBe('/trpc/tasks.claim');
+    // Every claim and every outcome went by tasks.exchange, each request alone (never batched).
+    const exchanges = requests.filter(({ path }) => path === '/trpc/tasks.exchange').map(({ body }) => JSON.parse(body) as TaskExchangeInput);
+    expect(requests.filter(({ path }) => !path.startsWith('/trpc/taskTypes.get'))).toHaveLength(exchanges.length);
+    const reporting = exchanges.filter((exchange) => (exchange.completed ?? []).length > 0);
+    expect(reporting.flatMap((exchange) => exchange.completed!.map((done) => done.task_id)).sort()).toEqual(tasks.map((task) => task.id).sort());
+    expect(reporting.length).toBeLessThan(10);
+    // An exchange that reports outcomes claims in the same request, and never waits.
+    for (const exchange of reporting) expect(exchange).toMatchObject({ limit: expect.any(Number), wait_seconds: 0 });
+    expect(reporting.some((exchange) => exchange.limit! > 0)).toBe(true);
   });
 
   it('drains on stop: claims nothing more and lets running handlers finish', async () => {

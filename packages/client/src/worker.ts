@@ -71,6 +71,11 @@ const RETRY_AFTER_ERROR_MS = 1000;
 
 class LeaseLost extends Error {}
 
+/** A finished attempt on its way to the server. */
+type Outcome =
+  | { task: Task; lease_id: string; ok: true; result: unknown }
+  | { task: Task; lease_id: string; ok: false; error_message: string };
+
 /** Starts a worker at once; see WorkerOptions. */
 export function createWorker<Types extends Record<string, object> = Record<string, Record<string, unknown>>>(
   options: WorkerOptions<Types>,
@@ -78,16 +83,25 @@ export function createWorker<Types extends Record<string, object> = Record<strin
   const { handlers, concurrency = 1, leaseSeconds = 60, waitSeconds = 20, handleSignals = true } = options;
   const workerId = options.workerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const onError = options.onError ?? ((error: unknown) => console.error('[prismq worker]', error));
-  // Completes, fails and heartbeats made in the same tick share one request; claims go alone.
+  // Heartbeats made in the same tick share one request; exchanges go alone (one may long-poll).
   const client = createPrismqClient({ ...options, batch: true });
   const typeNames = Object.keys(handlers);
 
   let stopping = false;
-  const stopClaiming = new AbortController();
+  const stopPolling = new AbortController();
   const running = new Set<Promise<void>>();
-  /** Outcomes on their way to the server. */
-  const reporting = new Set<Promise<void>>();
-  let slotFreed: (() => void) | undefined;
+  /** Finished attempts not yet sent. */
+  let outcomes: Outcome[] = [];
+  /** Slots asked for by exchanges in flight. */
+  let asked = 0;
+  /** An exchange that carries outcomes is in flight (at most one: the next takes all that finish meanwhile). */
+  let settling = false;
+  /** An exchange that carries none, and may wait for tasks, is in flight. */
+  let polling = false;
+  /** When exchanges failed: no new one before this time. */
+  let backoffUntil = 0;
+  let pumpScheduled = false;
+  let idle: (() => void) | undefined;
 
   const isLeaseLost = (error: unknown) => {
     const status = errorInfo(error)?.httpStatus;
@@ -131,29 +145,18 @@ export function createWorker<Types extends Record<string, object> = Record<strin
     try {
       const handler = await handlerFor(task);
       if (!handler) throw new Error(`no handler for task type ${task.task_type_id}`);
-      let outcome: { ok: true; result: unknown } | { ok: false; error: unknown };
+      let outcome: Outcome;
       try {
-        outcome = { ok: true, result: await handler(task, { signal: lost.signal, heartbeat, workerId }) };
+        outcome = { task, lease_id: task.lease_id, ok: true, result: await handler(task, { signal: lost.signal, heartbeat, workerId }) };
       } catch (error) {
-        outcome = { ok: false, error };
+        const message = (error instanceof Error ? error.message : String(error)) || 'Handler failed';
+        outcome = { task, lease_id: task.lease_id, ok: false, error_message: message.slice(0, 65_536) };
       }
       clearInterval(timer);
       if (lost.signal.aborted) return; // no longer ours to settle
-      // The slot is free once the handler is done: the outcome is reported while the next claim
-      // goes out. stop() still waits for every report.
-      const report = outcome.ok
-        ? client.tasks.complete.mutate({ ...lease, result: outcome.result ?? null })
-        : client.tasks.fail.mutate({
-            ...lease,
-            error_message: (outcome.error instanceof Error ? outcome.error.message : String(outcome.error)) || 'Handler failed',
-            retry: true,
-          });
-      const reported: Promise<void> = report.then(
-        () => undefined,
-        (error: unknown) => onError(error, task),
-      );
-      reporting.add(reported);
-      void reported.finally(() => reporting.delete(reported));
+      // The slot is free once the handler is done: its outcome goes with the next exchange, which
+      // also claims the next tasks. stop() still waits for every outcome to be reported.
+      outcomes.push(outcome);
     } catch (error) {
       onError(error, task);
     } finally {
@@ -164,40 +167,106 @@ export function createWorker<Types extends Record<string, object> = Record<strin
   function start(task: Task) {
     const done: Promise<void> = run(task).finally(() => {
       running.delete(done);
-      slotFreed?.();
+      schedulePump();
     });
     running.add(done);
   }
 
-  const pause = (ms: number) =>
-    new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      stopClaiming.signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+  /** Looks at what to send once the current tick is over, so that outcomes of one tick travel together. */
+  function schedulePump() {
+    if (pumpScheduled) return;
+    pumpScheduled = true;
+    setImmediate(() => {
+      pumpScheduled = false;
+      pump();
     });
+  }
 
-  async function claimLoop(): Promise<void> {
-    while (!stopping) {
-      const free = concurrency - running.size;
-      if (free <= 0) {
-        await new Promise<void>((resolve) => (slotFreed = resolve));
-        slotFreed = undefined;
-        // Tasks settled together (one batched request) free their slots in the same tick: wait
-        // for all of them, so that one claim asks for every free slot.
-        await new Promise((resolve) => setImmediate(resolve));
-        continue;
-      }
-      try {
-        const tasks = await client.tasks.claim.mutate(
-          { worker_id: workerId, task_types: typeNames, limit: free, lease_seconds: leaseSeconds, wait_seconds: waitSeconds },
-          { signal: stopClaiming.signal },
-        );
-        tasks.forEach(start);
-      } catch (error) {
-        if (stopping) break;
-        onError(error);
-        await pause(RETRY_AFTER_ERROR_MS);
-      }
+  /**
+   * Sends what there is to send: the outcomes waiting, with a claim for the free slots, in one
+   * exchange (which never waits: outcomes must not wait for new tasks); or, with no outcome to
+   * send, an exchange for the free slots that waits for tasks.
+   */
+  function pump() {
+    const now = Date.now();
+    if (now < backoffUntil) {
+      setTimeout(schedulePump, backoffUntil - now);
+      return;
     }
+    const free = stopping ? 0 : concurrency - running.size - asked;
+    if (outcomes.length > 0 && !settling) {
+      const sent = outcomes;
+      outcomes = [];
+      void exchange(sent, free, 0);
+    } else if (free > 0 && !polling && !settling) {
+      void exchange([], free, waitSeconds);
+    }
+    if (stopping && running.size === 0 && outcomes.length === 0 && !settling && !polling) idle?.();
+  }
+
+  async function exchange(sent: Outcome[], limit: number, wait: number): Promise<void> {
+    const carries = sent.length > 0;
+    if (carries) settling = true;
+    else polling = true;
+    asked += limit;
+    try {
+      const answer = await client.tasks.exchange.mutate(
+        {
+          worker_id: workerId,
+          task_types: typeNames,
+          limit,
+          lease_seconds: leaseSeconds,
+          wait_seconds: wait,
+          completed: sent.flatMap((o) => (o.ok ? [{ task_id: o.task.id, lease_id: o.lease_id, result: o.result ?? null }] : [])),
+          failed: sent.flatMap((o) => (o.ok ? [] : [{ task_id: o.task.id, lease_id: o.lease_id, error_message: o.error_message, retry: true }])),
+        },
+        carries ? {} : { signal: stopPolling.signal },
+      );
+      const byId = new Map(sent.map((o) => [o.task.id, o.task]));
+      for (const outcome of answer.settled) {
+        if ('error' in outcome) onError(new LeaseLost(`task ${outcome.task_id} was not settled: ${outcome.error.detail}`), byId.get(outcome.task_id));
+      }
+      answer.tasks.forEach(start);
+    } catch (error) {
+      if (!carries && stopping) return;
+      onError(error);
+      if (carries && isRefused(error)) await settleOneByOne(sent);
+      else if (carries && stopping) {
+        // Stopping does not wait for a server that fails: the leases of these tasks will run out
+        // and the tasks will be claimed again.
+      } else {
+        // Not lost: the outcomes go again with the next exchange, after a pause.
+        outcomes = [...sent, ...outcomes];
+        backoffUntil = Date.now() + RETRY_AFTER_ERROR_MS;
+      }
+    } finally {
+      asked -= limit;
+      if (carries) settling = false;
+      else polling = false;
+      schedulePump();
+    }
+  }
+
+  /** The server refused the request as a whole (a result too large, say): no use sending it again. */
+  const isRefused = (error: unknown) => {
+    const status = errorInfo(error)?.httpStatus;
+    return status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429;
+  };
+
+  /** Settles outcomes with the single operations, so that one the server refuses does not hold up the others. */
+  async function settleOneByOne(sent: Outcome[]): Promise<void> {
+    await Promise.all(
+      sent.map((o) => {
+        const lease = { task_id: o.task.id, worker_id: workerId, lease_id: o.lease_id };
+        const settled = o.ok
+          ? client.tasks.complete.mutate({ ...lease, result: o.result ?? null })
+          : client.tasks.fail.mutate({ ...lease, error_message: o.error_message, retry: true });
+        return settled.then(
+          () => undefined,
+          (error: unknown) => onError(error, o.task),
+        );
+      }),
+    );
   }
 
   const onSignal = () => void worker.stop();
@@ -206,7 +275,7 @@ export function createWorker<Types extends Record<string, object> = Record<strin
     process.once('SIGINT', onSignal);
   }
 
-  const loop = claimLoop();
+  schedulePump();
   let stopPromise: Promise<void> | undefined;
   let markStopped!: () => void;
   const stopped = new Promise<void>((resolve) => (markStopped = resolve));
@@ -219,15 +288,16 @@ export function createWorker<Types extends Record<string, object> = Record<strin
     stop() {
       stopPromise ??= (async () => {
         stopping = true;
-        stopClaiming.abort();
-        slotFreed?.();
+        stopPolling.abort();
         if (handleSignals) {
           process.off('SIGTERM', onSignal);
           process.off('SIGINT', onSignal);
         }
-        await loop;
-        await Promise.all(running);
-        await Promise.all(reporting);
+        // Running handlers finish, and every outcome is reported (retried while the server fails).
+        await new Promise<void>((resolve) => {
+          idle = resolve;
+          schedulePump();
+        });
         markStopped();
       })();
       return stopPromise;

@@ -3,7 +3,7 @@
  * (onTasksAvailable) and what happened to tasks through the queue protocol (onTaskEvent).
  */
 import { EventEmitter } from 'node:events';
-import type { ClaimRequest, TaskEvent, WaitingClaim } from './store.js';
+import type { ClaimRequest, SettleOutcome, TaskEvent, WaitingClaim } from './store.js';
 import type { Task } from './types.js';
 
 /** How many tasks of each type an operation touched. */
@@ -36,6 +36,14 @@ export class StoreEvents {
   task(kind: TaskEvent['kind'], counts: CountByType | readonly Task[] | Task): void {
     const byType = counts instanceof Map ? counts : countByType(Array.isArray(counts) ? counts : [counts as Task]);
     for (const [task_type_id, count] of byType) this.emitter.emit('task', { kind, task_type_id, count } satisfies TaskEvent);
+  }
+
+  /** The events of an exchange's settlements, as completeTask and failTask emit them one by one. */
+  settled(outcomes: readonly SettleOutcome[]): void {
+    const done = outcomes.filter((outcome) => 'status' in outcome);
+    this.task('completed', countByType(done.filter((outcome) => outcome.status === 'completed')));
+    this.task('failed', countByType(done.filter((outcome) => outcome.status === 'failed')));
+    this.task('retried', countByType(done.filter((outcome) => outcome.status === 'pending')));
   }
 
   /** The events of leases that ran out; returns how many tasks they changed. */

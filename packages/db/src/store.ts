@@ -1,3 +1,4 @@
+import type { DomainError } from './errors.js';
 import type { ApiToken, JsonObject, Task, TaskStatus, TaskType, TokenScope } from './types.js';
 
 /** How a type's failed tasks are retried. */
@@ -57,6 +58,29 @@ export interface ClaimRequest {
 }
 
 export type ClaimFilter = Pick<ClaimRequest, 'task_type_ids' | 'task_types'>;
+
+/** A finished attempt, reported in an exchange (see QueueStore.exchange) by the worker holding its lease. */
+export type Settlement =
+  | { task_id: number; lease_id: string; outcome: 'completed'; result?: unknown }
+  | { task_id: number; lease_id: string; outcome: 'failed'; error_message: string; retry: boolean };
+
+export interface ExchangeRequest extends ClaimRequest {
+  /** Settled in order, each on its own: one that is refused does not stop the others. */
+  settle: Settlement[];
+}
+
+/**
+ * What became of one settlement: the task's status after it (`completed`; `pending` for a retry
+ * after its backoff; `failed`), or why it was refused (NotFoundError, LeaseLostError).
+ */
+export type SettleOutcome = { task_id: number; task_type_id: number; status: TaskStatus } | { task_id: number; error: DomainError };
+
+export interface Exchanged {
+  /** One per settlement, in the order given. */
+  settled: SettleOutcome[];
+  /** The tasks claimed, as claimTasks returns them. */
+  tasks: Task[];
+}
 
 /** How the store answers a claim waiting for work: see TaskStore.waitToClaim. */
 export interface WaitingClaim {
@@ -178,6 +202,13 @@ export interface QueueStore {
    * then `run_at`, then id. No task is ever leased to two workers at once.
    */
   claimTasks(request: ClaimRequest): Promise<Task[]>;
+  /**
+   * A worker's turn in one transaction: settles the attempts it finished (each as completeTask or
+   * failTask would, a refused one reported in its outcome rather than thrown), then claims up to
+   * `limit` tasks (none for 0) as claimTasks does. What it settles is committed with what it
+   * claims: one request and one commit where a claim and a settle per task took several.
+   */
+  exchange(request: ExchangeRequest): Promise<Exchanged>;
   /** When the next task matching the filter becomes claimable by time (a `run_at` or a lease expiry), if any. */
   nextClaimableAt(filter: ClaimFilter): Promise<string | null>;
   /** Extends a held lease. LeaseLostError when the caller no longer holds it. */

@@ -1,5 +1,9 @@
-import type { ClaimRequest, Task, TaskStore } from '@prismq/db';
+import type { ClaimRequest, Settlement, Task, TaskStore } from '@prismq/db';
 import { TRPCError } from '@trpc/server';
+import { fromDomainError, httpStatusOf } from '../errors.js';
+import type { TaskExchangeInput, TaskExchangeOutput } from '../schemas.js';
+import type { Context } from '../trpc.js';
+import type { z } from 'zod';
 
 /** Counts the claims that are waiting, up to a maximum. */
 export class LongPollLimiter {
@@ -72,4 +76,31 @@ export async function claimWithWait(
     unsubscribe();
     signal.removeEventListener('abort', onAbort);
   }
+}
+
+/**
+ * A worker's turn (tasks.exchange): settles the attempts it finished, then claims in the same
+ * transaction; when that claims nothing and the worker will wait, the settlements are already
+ * committed and the claim waits as a long poll does (claimWithWait).
+ */
+export async function exchangeWithWait(
+  ctx: Pick<Context, 'store' | 'signal' | 'longPolls'>,
+  input: z.output<typeof TaskExchangeInput>,
+): Promise<z.output<typeof TaskExchangeOutput>> {
+  const { completed, failed, wait_seconds, ...request } = input;
+  const settle: Settlement[] = [
+    ...completed.map(({ task_id, lease_id, result }): Settlement => ({ task_id, lease_id, outcome: 'completed', result })),
+    ...failed.map(({ task_id, lease_id, error_message, retry }): Settlement => ({ task_id, lease_id, outcome: 'failed', error_message, retry })),
+  ];
+  const exchanged = await ctx.store.exchange({ ...request, settle });
+  let tasks = exchanged.tasks;
+  if (tasks.length === 0 && request.limit > 0 && wait_seconds > 0) {
+    tasks = await ctx.longPolls.run(() => claimWithWait(ctx.store, request, wait_seconds, ctx.signal));
+  }
+  const settled = exchanged.settled.map((outcome) =>
+    'status' in outcome
+      ? { task_id: outcome.task_id, status: outcome.status }
+      : { task_id: outcome.task_id, error: { status: httpStatusOf(fromDomainError(outcome.error)), detail: outcome.error.message } },
+  );
+  return { settled, tasks };
 }

@@ -1,11 +1,13 @@
 import { z } from 'zod';
-import { claimWithWait } from '../queue/claim.js';
+import { claimWithWait, exchangeWithWait } from '../queue/claim.js';
 import {
   Task,
   TaskBatchCreateInput,
   TaskClaimInput,
   TaskCompleteInput,
   TaskCreateInput,
+  TaskExchangeInput,
+  TaskExchangeOutput,
   TaskFailInput,
   TaskGetInput,
   TaskHeartbeatInput,
@@ -74,6 +76,23 @@ export const tasksRouter = router({
         ? ctx.longPolls.run(() => claimWithWait(ctx.store, request, wait_seconds, ctx.signal))
         : ctx.store.claimTasks(request),
     ),
+
+  exchange: publicProcedure
+    .meta({
+      openapi: {
+        method: 'POST',
+        path: '/tasks/exchange',
+        tags,
+        summary: 'A worker’s turn in one request: settle finished attempts, then claim the next tasks',
+        description:
+          'Completes and fails the attempts given, each as its own operation would (one whose lease is lost is reported in `settled` with the status that operation would have answered, and does not stop the others), then claims up to `limit` tasks as POST /api/tasks/claim does, all in one transaction. When it claims none and `wait_seconds` is set, the settlements are committed first and the claim then waits. The cheap path for workers: one request and one commit per turn instead of one per task and step.',
+        errorResponses: [422],
+      },
+      access: 'work',
+    })
+    .input(TaskExchangeInput)
+    .output(TaskExchangeOutput)
+    .mutation(({ ctx, input }) => exchangeWithWait(ctx, input)),
 
   heartbeat: publicProcedure
     .meta({

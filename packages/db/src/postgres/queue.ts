@@ -5,17 +5,17 @@
  * same task; a settle is one statement guarded by the worker and the lease.
  */
 import { getTableColumns } from 'drizzle-orm';
-import { taskNotFound } from '../errors.js';
+import { DomainError, taskNotFound } from '../errors.js';
 import { countByType, type ExpiredLeases } from '../events.js';
 import { CANCELLABLE, RETRYABLE, cancelChanges, claimOrder, failChanges, leaseLost as leaseLostError, retryChanges, transitionRefused } from '../rules/index.js';
-import type { ClaimFilter, ClaimRequest, Lease } from '../store.js';
+import type { ClaimFilter, ClaimRequest, Exchanged, ExchangeRequest, Lease, SettleOutcome, Settlement } from '../store.js';
 import type { Task, TaskStatus } from '../types.js';
 import type { PgClient, Queryable } from './client.js';
 import { LOCKS } from './database.js';
 import { notifying, notifySql } from './notify.js';
 import { taskList } from './schema.js';
 import { refuseNul, unstorable } from './storage.js';
-import { addSeconds, list, nowIso, setClause, toTask } from './util.js';
+import { addSeconds, json, list, nowIso, setClause, toTask } from './util.js';
 
 /** The columns of task_list, in table order (what `t.*` gives). */
 const TASK_COLUMNS = Object.values(getTableColumns(taskList)).map((column) => column.name);
@@ -122,6 +122,54 @@ export async function claimTasks(db: Queryable, request: ClaimRequest, origin: s
     .map(({ kind: _kind, ...task }) => toTask(task))
     .sort(claimOrder);
   return { tasks, expired: expiredOf(rows) };
+}
+
+/**
+ * Completes many held leases in one statement: $1 a JSON list of {id, lease_id, result} (the
+ * result as JSON text), $2 now, $3 the worker. Returns the id, type and lease of each it settled.
+ */
+const COMPLETE_MANY = `UPDATE task_list t SET status = 'completed', result = v.result, completed_at = $2, updated_at = $2, lease_expires_at = NULL
+    FROM json_to_recordset($1::text::json) AS v(id bigint, lease_id text, result text)
+   WHERE t.id = v.id AND t.status = 'running' AND t.lease_id = v.lease_id AND t.worker_id = $3
+  RETURNING t.id, t.task_type_id, v.lease_id`;
+
+/** Settles each of `request.settle`, refusals kept as outcomes, then claims when `limit` > 0; run inside one transaction. */
+export async function exchange(tx: Queryable, request: ExchangeRequest, origin: string): Promise<Exchanged & { expired: ExpiredLeases }> {
+  const lease = (settlement: Settlement): Lease => ({ worker_id: request.worker_id, lease_id: settlement.lease_id });
+  const refused = (settlement: Settlement, error: unknown): SettleOutcome => {
+    if (error instanceof DomainError) return { task_id: settlement.task_id, error };
+    throw error;
+  };
+  // Completions go in one statement; a lease PostgreSQL cannot store is held by no one.
+  const completions = request.settle.filter((settlement) => settlement.outcome === 'completed');
+  const storable = unstorable(request.worker_id) ? [] : completions.filter((settlement) => !unstorable(settlement.lease_id));
+  /** The type of each task completed, by `id lease_id`. */
+  const done = new Map<string, number>();
+  const key = (id: number | string, leaseId: string) => `${id} ${leaseId}`;
+  if (storable.length > 0) {
+    const values = storable.map((settlement) => ({ id: settlement.task_id, lease_id: settlement.lease_id, result: json(settlement.result) }));
+    const rows = await tx.query<{ id: string | number; task_type_id: number; lease_id: string }>(COMPLETE_MANY, [JSON.stringify(values), nowIso(), request.worker_id]);
+    for (const row of rows) done.set(key(row.id, row.lease_id), row.task_type_id);
+  }
+  const settled: SettleOutcome[] = [];
+  for (const settlement of request.settle) {
+    if (settlement.outcome === 'completed') {
+      const taskTypeId = done.get(key(settlement.task_id, settlement.lease_id));
+      // Settled once: the same task again in this exchange finds it completed.
+      done.delete(key(settlement.task_id, settlement.lease_id));
+      if (taskTypeId !== undefined) settled.push({ task_id: settlement.task_id, task_type_id: taskTypeId, status: 'completed' });
+      else settled.push(await leaseLost(tx, settlement.task_id, lease(settlement)).catch((error: unknown) => refused(settlement, error)));
+      continue;
+    }
+    try {
+      const task = await failTask(tx, settlement.task_id, lease(settlement), settlement.error_message, settlement.retry, origin);
+      settled.push({ task_id: task.id, task_type_id: task.task_type_id, status: task.status });
+    } catch (error) {
+      settled.push(refused(settlement, error));
+    }
+  }
+  if (request.limit <= 0) return { settled, tasks: [], expired: { released: new Map(), failed: new Map() } };
+  return { settled, ...(await claimTasks(tx, request, origin)) };
 }
 
 /**

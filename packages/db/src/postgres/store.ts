@@ -295,6 +295,16 @@ export class PostgresTaskStore extends StoreSignals implements TaskStore {
     this.events.task('claimed', claimed);
     return claimed;
   }
+  async exchange(...args: Args<'exchange'>) {
+    const { settled, tasks: claimed, expired } = await this.write((db) => db.transaction((tx) => queue.exchange(tx, ...args, this.origin)));
+    this.expired(expired);
+    this.events.settled(settled);
+    this.events.task('claimed', claimed);
+    // Retries come due after their backoff: waiting claims look again, to set their timers by them.
+    const retried = settled.flatMap((outcome) => ('status' in outcome && outcome.status === 'pending' ? [outcome.task_type_id] : []));
+    if (retried.length) this.claimable(new Map(retried.map((typeId) => [typeId, 0])));
+    return { settled, tasks: claimed };
+  }
   async nextClaimableAt(...args: Args<'nextClaimableAt'>) {
     return this.read((db) => queue.nextClaimableAt(db, ...args));
   }

@@ -1,12 +1,7 @@
-import type { ApiToken, Task, TaskType } from '../types.js';
+import { json } from '../util.js';
+
 export { addSeconds, nowIso } from '../rules/time.js';
 export { withoutUndefined } from '../util.js';
-
-/**
- * A JSON value as the text a JSON column keeps (see ./schema.ts); SQL NULL for undefined and
- * null, as SQLite stores them.
- */
-export const json = (value: unknown): string | null => (value === undefined || value === null ? null : JSON.stringify(value));
 
 /** The columns a partial update may set, and those of them that hold JSON. */
 const SETTABLE = new Set([
@@ -51,16 +46,4 @@ export function setClause(fields: Record<string, unknown>, first: number): { set
 /** A list of values as one parameter, read back with `json_array_elements_text($n::text::json)`. */
 export const list = (values: readonly unknown[] | undefined): string | null => (values === undefined ? null : JSON.stringify(values));
 
-/** Rows as read, their JSON columns still text, as domain records. */
-const parseColumns = <T>(row: object, columns: readonly string[]): T => {
-  const record = row as Record<string, unknown>;
-  for (const column of columns) {
-    const value = record[column];
-    if (typeof value === 'string') record[column] = JSON.parse(value);
-  }
-  return row as T;
-};
-
-export const toTask = (row: object): Task => parseColumns<Task>(row, ['parameters', 'metadata', 'result']);
-export const toTaskType = (row: object): TaskType => parseColumns<TaskType>(row, ['parameters_schema', 'metadata']);
-export const toToken = (row: object): ApiToken => parseColumns<ApiToken>(row, ['scopes']);
+export { json, toTask, toTaskType, toToken } from '../util.js';

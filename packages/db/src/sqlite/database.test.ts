@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { TaskFilter } from '../store.js';
 import { MIGRATIONS_FOLDER, openSqlite, type SqliteDb } from './database.js';
 import { SqliteTaskStore } from './store.js';
-import { claimStatement } from './queue.js';
+import { claimSql } from './queue.js';
 import { listTasksStatement } from './tasks.js';
 
 const dirs: string[] = [];
@@ -118,7 +118,11 @@ describe('openSqlite', () => {
       const db = populated();
       if (analyze) db.$client.exec('analyze');
       const values = { type_0: 2, type_1: 3, now: '2026-06-01', limit: 10, worker_id: 'w', lease_expires_at: '2026-06-01' };
-      const plan = planOf(db, claimStatement(db, 2).getQuery(), values);
+      const plan = db.$client
+        .prepare(`explain query plan ${claimSql(2)}`)
+        .all(values)
+        .map((row) => (row as { detail: string }).detail)
+        .join('\n');
       expect(plan.match(/USING (COVERING )?INDEX task_list_pending_type_idx/g)).toHaveLength(2);
       expect(plan).not.toMatch(/SCAN task_list\b/);
     });

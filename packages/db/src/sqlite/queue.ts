@@ -2,17 +2,16 @@
  * The queue: claiming under a lease, heartbeats, settling, cancel and retry, and tidying
  * expired leases. Each function is one transaction; claims are a single UPDATE … RETURNING.
  */
-import { and, eq, inArray, sql, type SQL } from 'drizzle-orm';
-import { taskNotFound } from '../errors.js';
+import { and, eq, inArray, sql } from 'drizzle-orm';
+import { DomainError, taskNotFound } from '../errors.js';
 import { countByType, type ExpiredLeases } from '../events.js';
 import { CANCELLABLE, RETRYABLE, cancelChanges, claimOrder, failChanges, leaseLost as leaseLostError, retryChanges, transitionRefused } from '../rules/index.js';
 import { taskList, taskTypes } from '../schema.js';
-import type { ClaimFilter, ClaimRequest, Lease } from '../store.js';
+import type { ClaimFilter, ClaimRequest, Exchanged, ExchangeRequest, Lease, SettleOutcome, Settlement } from '../store.js';
 import type { Task, TaskStatus } from '../types.js';
 import type { SqliteDb } from './database.js';
+import { json, toTask } from '../util.js';
 import { addSeconds, nowIso, preparedPer } from './util.js';
-
-const p = sql.placeholder;
 
 /** Up to this many eligible types, a claim walks each type's pending index; beyond, one scan. */
 const MAX_TYPES_PER_CLAIM_UNION = 50;
@@ -20,103 +19,88 @@ const MAX_TYPES_PER_CLAIM_UNION = 50;
 /**
  * The ids of pending, due tasks of the eligible types, best first: priority, then run_at, then id.
  * Each type's best come from its own index, so a large backlog of another type is never read.
+ * Parameters: @now, @limit, and @type_0… (or @type_ids, a JSON list, beyond the union's size).
  */
-function claimCandidates(typeCount: number): SQL {
+function claimCandidates(typeCount: number): string {
   if (typeCount > MAX_TYPES_PER_CLAIM_UNION) {
-    return sql`SELECT id FROM task_list
-       WHERE status = 'pending' AND run_at <= ${p('now')} AND task_type_id IN (SELECT value FROM json_each(${p('type_ids')}))
-       ORDER BY priority, run_at, id LIMIT ${p('limit')}`;
+    return `SELECT id FROM task_list
+       WHERE status = 'pending' AND run_at <= @now AND task_type_id IN (SELECT value FROM json_each(@type_ids))
+       ORDER BY priority, run_at, id LIMIT @limit`;
   }
   const perType = Array.from(
     { length: typeCount },
-    (_, i) => sql`SELECT * FROM (SELECT id, priority, run_at FROM task_list
-       WHERE status = 'pending' AND task_type_id = ${p(`type_${i}`)} AND run_at <= ${p('now')}
-       ORDER BY priority, run_at, id LIMIT ${p('limit')})`,
+    (_, i) => `SELECT * FROM (SELECT id, priority, run_at FROM task_list
+       WHERE status = 'pending' AND task_type_id = @type_${i} AND run_at <= @now
+       ORDER BY priority, run_at, id LIMIT @limit)`,
   );
-  return sql`SELECT id FROM (${sql.join(perType, sql` UNION ALL `)}) ORDER BY priority, run_at, id LIMIT ${p('limit')}`;
+  return `SELECT id FROM (${perType.join(' UNION ALL ')}) ORDER BY priority, run_at, id LIMIT @limit`;
 }
 
+/** The claim for `typeCount` eligible types (its plan is checked in a test); @worker_id and @lease_expires_at besides claimCandidates'. */
+export const claimSql = (typeCount: number) => `UPDATE task_list
+    SET status = 'running', attempts = attempts + 1, worker_id = @worker_id, lease_id = lower(hex(randomblob(16))),
+        lease_expires_at = @lease_expires_at, started_at = @now, updated_at = @now
+  WHERE id IN (${claimCandidates(Math.min(typeCount, MAX_TYPES_PER_CLAIM_UNION + 1))})
+  RETURNING *`;
+
+/** A held lease: the task, running, leased to the worker under the lease id. */
+const HELD = `id = @id AND status = 'running' AND lease_id = @lease_id AND worker_id = @worker_id`;
+const EXPIRED = `status = 'running' AND lease_expires_at <= @now`;
+
+/**
+ * The queue's statements, written in SQL and run on better-sqlite3 directly: they run for every
+ * task, several times over, and rows come back as the driver reads them (JSON columns parsed by
+ * toTask), without a mapping layer in between.
+ */
 const statements = preparedPer((db: SqliteDb) => {
-  const expired = and(eq(taskList.status, 'running'), sql`${taskList.lease_expires_at} <= ${p('now')}`);
-  const held = and(
-    eq(taskList.id, p('id')),
-    eq(taskList.status, 'running'),
-    eq(taskList.lease_id, p('lease_id')),
-    eq(taskList.worker_id, p('worker_id')),
-  );
-  const claims = new Map<number, ReturnType<typeof claimStatement>>();
-  const claimStatement = (typeCount: number) =>
-    db
-      .update(taskList)
-      .set({
-        status: 'running',
-        attempts: sql`${taskList.attempts} + 1`,
-        worker_id: sql`${p('worker_id')}`,
-        lease_id: sql`lower(hex(randomblob(16)))`,
-        lease_expires_at: sql`${p('lease_expires_at')}`,
-        started_at: sql`${p('now')}`,
-        updated_at: sql`${p('now')}`,
-      })
-      .where(sql`${taskList.id} IN (${claimCandidates(typeCount)})`)
-      .returning()
-      .prepare();
+  const client = db.$client;
+  const claims = new Map<number, Statement>();
   return {
-    activeTypes: db.select({ id: taskTypes.id }).from(taskTypes).where(eq(taskTypes.is_active, true)).prepare(),
+    activeTypes: client.prepare<[], { id: number }>(`SELECT id FROM task_types WHERE is_active = 1`),
     // A list that is given but empty matches nothing; either list matching is enough.
-    activeTypesIn: db
-      .select({ id: taskTypes.id })
-      .from(taskTypes)
-      .where(
-        and(
-          eq(taskTypes.is_active, true),
-          sql`(${taskTypes.id} IN (SELECT value FROM json_each(${p('ids')})) OR ${taskTypes.name} IN (SELECT value FROM json_each(${p('names')})))`,
-        ),
-      )
-      .prepare(),
+    activeTypesIn: client.prepare<[{ ids: string | null; names: string | null }], { id: number }>(
+      `SELECT id FROM task_types WHERE is_active = 1
+          AND (id IN (SELECT value FROM json_each(@ids)) OR name IN (SELECT value FROM json_each(@names)))`,
+    ),
     /** The claim for a number of eligible types, prepared on first use. */
-    claim(typeCount: number) {
+    claim(typeCount: number): Statement {
       const key = Math.min(typeCount, MAX_TYPES_PER_CLAIM_UNION + 1);
       let statement = claims.get(key);
-      if (!statement) claims.set(key, (statement = claimStatement(key)));
+      if (!statement) claims.set(key, (statement = client.prepare(claimSql(key))));
       return statement;
     },
-    expireFailed: db
-      .update(taskList)
-      .set({
-        status: 'failed',
-        error_message: sql`'Lease expired after ' || ${taskList.attempts} || ' of ' || ${taskList.max_attempts} || ' attempts'`,
-        completed_at: sql`${p('now')}`,
-        updated_at: sql`${p('now')}`,
-        lease_expires_at: null,
-      })
-      .where(and(expired, sql`${taskList.attempts} >= ${taskList.max_attempts}`))
-      .returning({ task_type_id: taskList.task_type_id })
-      .prepare(),
-    expireReleased: db
-      .update(taskList)
-      .set({ status: 'pending', error_message: 'Lease expired', updated_at: sql`${p('now')}`, lease_expires_at: null })
-      .where(expired)
-      .returning({ task_type_id: taskList.task_type_id })
-      .prepare(),
-    task: db.select().from(taskList).where(eq(taskList.id, p('id'))).prepare(),
-    type: db.select().from(taskTypes).where(eq(taskTypes.id, p('id'))).prepare(),
-    heartbeat: db
-      .update(taskList)
-      .set({ lease_expires_at: sql`${p('lease_expires_at')}`, updated_at: sql`${p('now')}` })
-      .where(held)
-      .returning()
-      .prepare(),
-    complete: db
-      .update(taskList)
-      .set({ status: 'completed', result: sql`${p('result')}`, completed_at: sql`${p('now')}`, updated_at: sql`${p('now')}`, lease_expires_at: null })
-      .where(held)
-      .returning()
-      .prepare(),
+    expireFailed: client.prepare<[{ now: string }], { task_type_id: number }>(
+      `UPDATE task_list SET status = 'failed', error_message = 'Lease expired after ' || attempts || ' of ' || max_attempts || ' attempts',
+              completed_at = @now, updated_at = @now, lease_expires_at = NULL
+        WHERE ${EXPIRED} AND attempts >= max_attempts RETURNING task_type_id`,
+    ),
+    expireReleased: client.prepare<[{ now: string }], { task_type_id: number }>(
+      `UPDATE task_list SET status = 'pending', error_message = 'Lease expired', updated_at = @now, lease_expires_at = NULL
+        WHERE ${EXPIRED} RETURNING task_type_id`,
+    ),
+    task: db.select().from(taskList).where(eq(taskList.id, sql.placeholder('id'))).prepare(),
+    type: db.select().from(taskTypes).where(eq(taskTypes.id, sql.placeholder('id'))).prepare(),
+    heartbeat: client.prepare<[{ id: number; lease_id: string; worker_id: string; now: string; lease_expires_at: string }], object>(
+      `UPDATE task_list SET lease_expires_at = @lease_expires_at, updated_at = @now WHERE ${HELD} RETURNING *`,
+    ),
+    complete: client.prepare<[Held & { now: string; result: string | null }], object>(
+      `UPDATE task_list SET status = 'completed', result = @result, completed_at = @now, updated_at = @now, lease_expires_at = NULL
+        WHERE ${HELD} RETURNING *`,
+    ),
+    /** The same, answering only what an exchange reports. */
+    completeLean: client.prepare<[Held & { now: string; result: string | null }], { id: number; task_type_id: number; status: TaskStatus }>(
+      `UPDATE task_list SET status = 'completed', result = @result, completed_at = @now, updated_at = @now, lease_expires_at = NULL
+        WHERE ${HELD} RETURNING id, task_type_id, status`,
+    ),
   };
 });
 
-/** The prepared claim for a number of eligible types (its plan is checked in a test). */
-export const claimStatement = (db: SqliteDb, typeCount: number) => statements(db).claim(typeCount);
+type Statement = ReturnType<SqliteDb['$client']['prepare']>;
+interface Held {
+  id: number;
+  lease_id: string;
+  worker_id: string;
+}
 
 /** The ids of the active types a claim may take. */
 export function eligibleTypeIds(db: SqliteDb, filter: ClaimFilter): number[] {
@@ -139,26 +123,58 @@ export function expireLeases(db: SqliteDb, now: string): ExpiredLeases {
   return { released: countByType(released), failed: countByType(failed) };
 }
 
+/** Leases up to `request.limit` claimable tasks, inside the caller's transaction. */
+function claim(db: SqliteDb, request: ClaimRequest): { tasks: Task[]; expired: ExpiredLeases } {
+  const now = nowIso();
+  // Expired leases first, so that their tasks compete for this claim like any pending task.
+  const expired = expireLeases(db, now);
+  const typeIds = eligibleTypeIds(db, request);
+  if (typeIds.length === 0) return { tasks: [], expired };
+  const claimed = statements(db)
+    .claim(typeIds.length)
+    .all({
+      ...Object.fromEntries(typeIds.map((id, i) => [`type_${i}`, id])),
+      type_ids: JSON.stringify(typeIds),
+      now,
+      limit: request.limit,
+      worker_id: request.worker_id,
+      lease_expires_at: addSeconds(now, request.lease_seconds),
+    })
+    .map((row) => toTask(row as object));
+  return { tasks: claimed.sort(claimOrder), expired };
+}
+
 export function claimTasks(db: SqliteDb, request: ClaimRequest): { tasks: Task[]; expired: ExpiredLeases } {
+  return db.transaction(() => claim(db, request), { behavior: 'immediate' });
+}
+
+/** What an exchange did: see QueueStore.exchange; `expired` as for claimTasks. */
+export interface ExchangeWrite extends Exchanged {
+  expired: ExpiredLeases;
+}
+
+/** Settles each of `request.settle`, refusals kept as outcomes, then claims when `limit` > 0; one transaction. */
+export function exchange(db: SqliteDb, request: ExchangeRequest): ExchangeWrite {
   return db.transaction(
     () => {
+      const lease = (settlement: Settlement): Lease => ({ worker_id: request.worker_id, lease_id: settlement.lease_id });
       const now = nowIso();
-      // Expired leases first, so that their tasks compete for this claim like any pending task.
-      const expired = expireLeases(db, now);
-      const typeIds = eligibleTypeIds(db, request);
-      if (typeIds.length === 0) return { tasks: [], expired };
-      const claimed = statements(db)
-        .claim(typeIds.length)
-        .all({
-          ...Object.fromEntries(typeIds.map((id, i) => [`type_${i}`, id])),
-          type_ids: JSON.stringify(typeIds),
-          now,
-          limit: request.limit,
-          worker_id: request.worker_id,
-          lease_expires_at: addSeconds(now, request.lease_seconds),
-        });
-      const tasks = claimed.sort(claimOrder);
-      return { tasks, expired };
+      const settled = request.settle.map((settlement): SettleOutcome => {
+        try {
+          const { task_id, lease_id } = settlement;
+          const task =
+            settlement.outcome === 'completed'
+              ? (statements(db).completeLean.get({ id: task_id, lease_id, worker_id: request.worker_id, now, result: json(settlement.result) }) ??
+                leaseLost(db, task_id, lease(settlement)))
+              : failAttempt(db, task_id, lease(settlement), settlement.error_message, settlement.retry);
+          return { task_id: task.id, task_type_id: task.task_type_id, status: task.status };
+        } catch (error) {
+          if (error instanceof DomainError) return { task_id: settlement.task_id, error };
+          throw error;
+        }
+      });
+      if (request.limit <= 0) return { settled, tasks: [], expired: { released: new Map(), failed: new Map() } };
+      return { settled, ...claim(db, request) };
     },
     { behavior: 'immediate' },
   );
@@ -206,25 +222,24 @@ const held = (id: number, lease: Lease) => ({ id, lease_id: lease.lease_id, work
 export function heartbeatTask(db: SqliteDb, id: number, lease: Lease, leaseSeconds: number): Task {
   const now = nowIso();
   const row = statements(db).heartbeat.get({ ...held(id, lease), now, lease_expires_at: addSeconds(now, leaseSeconds) });
-  return row ?? leaseLost(db, id, lease);
+  return row ? toTask(row) : leaseLost(db, id, lease);
 }
 
 export function completeTask(db: SqliteDb, id: number, lease: Lease, result: unknown): Task {
-  const encoded = result === undefined || result === null ? null : JSON.stringify(result);
-  const row = statements(db).complete.get({ ...held(id, lease), now: nowIso(), result: encoded });
-  return row ?? leaseLost(db, id, lease);
+  const row = statements(db).complete.get({ ...held(id, lease), now: nowIso(), result: json(result) });
+  return row ? toTask(row) : leaseLost(db, id, lease);
+}
+
+/** Settles a held lease as failed, inside the caller's transaction. */
+function failAttempt(db: SqliteDb, id: number, lease: Lease, errorMessage: string, retry: boolean): Task {
+  const current = statements(db).task.get({ id });
+  if (!current) throw taskNotFound(id);
+  const type = statements(db).type.get({ id: current.task_type_id })!;
+  return settle(db, id, lease, failChanges(current, type, errorMessage, retry, nowIso()));
 }
 
 export function failTask(db: SqliteDb, id: number, lease: Lease, errorMessage: string, retry: boolean): Task {
-  return db.transaction(
-    () => {
-      const current = statements(db).task.get({ id });
-      if (!current) throw taskNotFound(id);
-      const type = statements(db).type.get({ id: current.task_type_id })!;
-      return settle(db, id, lease, failChanges(current, type, errorMessage, retry, nowIso()));
-    },
-    { behavior: 'immediate' },
-  );
+  return db.transaction(() => failAttempt(db, id, lease, errorMessage, retry), { behavior: 'immediate' });
 }
 
 /**

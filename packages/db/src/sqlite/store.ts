@@ -220,6 +220,13 @@ export class SqliteTaskStore extends StoreSignals implements TaskStore {
     this.emit('claimed', claimed);
     return claimed;
   }
+  async exchange(...args: Args<'exchange'>) {
+    const { settled, tasks: claimed, expired } = await this.write(() => queue.exchange(this.db, ...args));
+    this.expired(expired);
+    this.events.settled(settled);
+    this.emit('claimed', claimed);
+    return { settled, tasks: claimed };
+  }
   async nextClaimableAt(...args: Args<'nextClaimableAt'>) {
     return this.read(() => queue.nextClaimableAt(this.db, ...args));
   }

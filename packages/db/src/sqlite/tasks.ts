@@ -1,6 +1,6 @@
 import { and, desc, eq, inArray, sql, type SQL } from 'drizzle-orm';
 import { taskNotFound } from '../errors.js';
-import { FINISHED_STATUSES, MAX_LIST_BYTES, manualStatusChanges } from '../rules/index.js';
+import { FINISHED_STATUSES, MAX_LIST_BYTES, manualStatusChanges, type newTask } from '../rules/index.js';
 import { taskCounts, taskList, taskTypes } from '../schema.js';
 import type { CreatedTask, TaskCount, TaskCreate, TaskFilter, TaskUpdate } from '../store.js';
 import type { Task, TaskType } from '../types.js';
@@ -13,6 +13,9 @@ import {
   type ParametersToCheck,
 } from '../validation.js';
 import type { SqliteDb } from './database.js';
+
+/** The columns of a new task as bound to the insert, its JSON as text. */
+type NewTaskValues = Omit<ReturnType<typeof newTask>, 'status' | 'parameters' | 'metadata'> & { parameters: string; metadata: string };
 import { isUniqueViolation, nowIso, preparedPer, withoutUndefined } from './util.js';
 
 /** A row's size as stored, read from the record header: SQLite need not load the values for it. */
@@ -33,21 +36,12 @@ const statements = preparedPer((db: SqliteDb) => {
       .from(taskList)
       .where(and(eq(taskList.task_type_id, p('task_type_id')), eq(taskList.idempotency_key, p('key'))))
       .prepare(),
-    insert: db
-      .insert(taskList)
-      .values({
-        task_type_id: p('task_type_id'),
-        status: 'pending',
-        parameters: p('parameters'),
-        priority: p('priority'),
-        metadata: p('metadata'),
-        created_at: p('created_at'),
-        run_at: p('run_at'),
-        max_attempts: p('max_attempts'),
-        idempotency_key: p('idempotency_key'),
-      })
-      .returning()
-      .prepare(),
+    // Written in SQL and run on the driver directly: it runs once per task created.
+    insert: db.$client.prepare<[NewTaskValues], object>(
+      `INSERT INTO task_list (task_type_id, status, parameters, priority, metadata, created_at, run_at, max_attempts, idempotency_key)
+       VALUES (@task_type_id, 'pending', @parameters, @priority, @metadata, @created_at, @run_at, @max_attempts, @idempotency_key)
+       RETURNING *`,
+    ),
     byIds: db
       .select()
       .from(taskList)
@@ -95,13 +89,21 @@ export function typeOfTask(db: SqliteDb, id: number): TaskType | undefined {
  * Inserts one task inside a transaction. `checked`: its parameters as validated before the write
  * (their problems located under its place in the request), if they needed it.
  */
-function insertTask(db: SqliteDb, input: TaskCreate, checked: CheckedParameters | undefined): CreatedTask {
+function insertTask(db: SqliteDb, input: TaskCreate, checked: CheckedParameters | undefined, types?: Map<number, TaskType | undefined>): CreatedTask {
   const prepared = statements(db);
-  const type = prepared.type.get({ id: input.task_type_id });
-  const existing = input.idempotency_key === undefined ? undefined : findByIdempotencyKey(db, input.task_type_id, input.idempotency_key);
+  const typeId = input.task_type_id;
+  let type = types?.get(typeId);
+  if (!type) {
+    type = prepared.type.get({ id: typeId });
+    types?.set(typeId, type);
+  }
+  const existing = input.idempotency_key === undefined ? undefined : findByIdempotencyKey(db, typeId, input.idempotency_key);
   const admitted = admitCreate(input, type, existing, checked, nowIso());
   if ('existing' in admitted) return { task: admitted.existing, created: false };
-  return { task: prepared.insert.get(admitted.values)!, created: true };
+  const { values } = admitted;
+  const row = prepared.insert.get({ ...values, parameters: JSON.stringify(values.parameters), metadata: JSON.stringify(values.metadata) })!;
+  // The JSON columns as given: the same values the row now holds, without parsing them back.
+  return { task: { ...(row as Task), parameters: values.parameters, metadata: values.metadata, result: null }, created: true };
 }
 
 export function createTask(db: SqliteDb, input: TaskCreate, checked?: CheckedParameters): CreatedTask {
@@ -120,7 +122,11 @@ export function createTask(db: SqliteDb, input: TaskCreate, checked?: CheckedPar
 /** `checked`: the parameters validated before the write, by index into `inputs`. */
 export function createTasks(db: SqliteDb, inputs: TaskCreate[], checked: ReadonlyMap<number, CheckedParameters>): Task[] {
   // All or nothing: any problem rolls the whole batch back.
-  return db.transaction(() => collectProblems(inputs, (input, index) => insertTask(db, input, checked.get(index)).task), { behavior: 'immediate' });
+  // The batch's types, read once each inside its transaction.
+  const types = new Map<number, TaskType | undefined>();
+  return db.transaction(() => collectProblems(inputs, (input, index) => insertTask(db, input, checked.get(index), types).task), {
+    behavior: 'immediate',
+  });
 }
 
 /** The list statement for a filter, newest first; its plan is checked to use an index for every filter. */
