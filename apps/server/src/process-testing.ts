@@ -71,6 +71,8 @@ export interface SpawnedServer {
   rssMiB(): number;
   /** Samples RSS every `everyMs` until the returned function is called, which gives the peak. */
   watchRss(everyMs?: number): () => number;
+  /** CPU time (user plus system) the server process has used so far, ms; NaN where /proc is not available. */
+  cpuMs(): number;
 }
 
 export interface ServerProcess extends SpawnedServer {
@@ -183,6 +185,18 @@ function readRssMiB(pid: number | undefined): number {
   }
 }
 
+/** User plus system CPU time of process `pid`, ms, from /proc (clock ticks of 10 ms). */
+export function readCpuMs(pid: number | undefined): number {
+  try {
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return NaN;
+  }
+}
+
 async function freePort(): Promise<number> {
   const probe = createServer();
   probe.listen(0, '127.0.0.1');
@@ -261,6 +275,7 @@ export function spawnServerProcess(options: ServerProcessOptions = {}): SpawnedS
       return exitCode;
     },
     rssMiB: () => readRssMiB(running.serverPid),
+    cpuMs: () => readCpuMs(running.serverPid),
     watchRss(everyMs = 100) {
       let peak = readRssMiB(running.serverPid);
       const timer = setInterval(() => (peak = Math.max(peak, readRssMiB(running.serverPid))), everyMs);
