@@ -19,6 +19,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { createPrismqClient, errorInfo, type PrismqClientOptions, type Task } from './index.js';
+import { createNodeFetch } from './node-fetch.js';
 
 /** A claimed task as a handler sees it: its parameters typed, its lease held. */
 export interface WorkerTask<Params = Record<string, unknown>> extends Omit<Task, 'parameters' | 'lease_id'> {
@@ -84,7 +85,8 @@ export function createWorker<Types extends Record<string, object> = Record<strin
   const workerId = options.workerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const onError = options.onError ?? ((error: unknown) => console.error('[prismq worker]', error));
   // Heartbeats made in the same tick share one request; exchanges go alone (one may long-poll).
-  const client = createPrismqClient({ ...options, batch: true });
+  // Without a fetch of the user's, calls go over node:http's keep-alive connections (node-fetch.ts).
+  const client = createPrismqClient({ ...options, batch: true, fetch: options.fetch ?? createNodeFetch() });
   const typeNames = Object.keys(handlers);
 
   let stopping = false;
