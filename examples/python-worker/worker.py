@@ -3,18 +3,23 @@
 
 Usage: PRISMQ_URL=http://127.0.0.1:8000 python3 worker.py data_analysis [more type names ...]
 
-The REST queue protocol (JSON bodies; errors are {"detail": ...}):
-  POST /api/tasks/claim          {worker_id, task_types: [names], limit, lease_seconds, wait_seconds}
-       -> 200 [task, ...]; may be [] after waiting up to wait_seconds (a long poll).
-       Each task is now `running` with a fresh lease_id, valid until lease_expires_at.
+The REST queue protocol (JSON bodies; errors are {"detail": ...}), one request per task:
+  POST /api/tasks/exchange  {worker_id, task_types: [names], limit, lease_seconds, wait_seconds,
+                             completed: [{task_id, lease_id, result}],
+                             failed: [{task_id, lease_id, error_message, retry: true}]}
+       -> 200 {settled: [{task_id, status} or {task_id, error: {status, detail}}], tasks: [task, ...]}
+       Settles the attempts given (a failed one goes back to `pending` with a backoff while
+       attempts remain, else `failed`; error status 409 = the lease was lost, 404 = no such task),
+       commits that, then claims up to `limit` tasks, waiting up to wait_seconds (a long poll) for
+       one; `tasks` may be []. Each task is now `running` with a fresh lease_id, valid until
+       lease_expires_at.
   POST /api/tasks/{id}/heartbeat {worker_id, lease_id, lease_seconds}  extends the lease;
        409 = the lease is lost (expired and re-claimed) or the task was cancelled: stop.
-  POST /api/tasks/{id}/complete  {worker_id, lease_id, result}         409 = lease lost.
-  POST /api/tasks/{id}/fail      {worker_id, lease_id, error_message, retry: true}
-       -> the task goes back to `pending` with a backoff while attempts remain, else `failed`.
-A task whose lease expires without complete/fail is claimed again (another attempt).
+(POST /api/tasks/claim, /complete and /fail do the same one step at a time.)
+A task whose lease expires without being settled is claimed again (another attempt).
 
-SIGTERM/SIGINT: let a claim in progress answer (up to wait_seconds), finish the task in hand, exit 0.
+SIGTERM/SIGINT: let an exchange in progress answer (up to wait_seconds), finish the task in hand,
+report it, exit 0.
 Env: PRISMQ_URL (default http://127.0.0.1:8000), PRISMQ_LEASE_SECONDS (default 60),
      PRISMQ_TOKEN (an API token with the worker scope, when the server requires tokens).
 """
@@ -84,23 +89,19 @@ def heartbeat(task, done, lost):
 
 
 def run(task, handler):
+    """Runs the task; returns its outcome as exchange fields, or None once the lease is gone."""
     done, lost = threading.Event(), threading.Event()
     threading.Thread(target=heartbeat, args=(task, done, lost), daemon=True).start()
-    lease = {"worker_id": WORKER_ID, "lease_id": task["lease_id"]}
+    attempt = {"task_id": task["id"], "lease_id": task["lease_id"]}
     try:
-        result = handler(task["parameters"])
-        action, body = "complete", {**lease, "result": result}
+        outcome = {"completed": [{**attempt, "result": handler(task["parameters"])}]}
     except Exception as err:
-        action, body = "fail", {**lease, "error_message": str(err) or repr(err), "retry": True}
+        outcome = {"failed": [{**attempt, "error_message": str(err) or repr(err), "retry": True}]}
     finally:
         done.set()
     if lost.is_set():
         return log(f"task {task['id']}: dropping the outcome, the lease is gone")
-    try:
-        status, answer = api("POST", f"/api/tasks/{task['id']}/{action}", body)
-    except OSError as err:
-        return log(f"task {task['id']}: {action} failed ({err}); it runs again once the lease expires")
-    log(f"task {task['id']}: {action} -> {status}", answer.get("status") if status == 200 else answer)
+    return outcome
 
 
 def main(type_names):
@@ -110,22 +111,37 @@ def main(type_names):
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     names = {}  # task_type_id -> name; tasks carry only the id
-    claim = {"worker_id": WORKER_ID, "task_types": type_names, "limit": 1, "lease_seconds": LEASE, "wait_seconds": WAIT}
+    turn = {"worker_id": WORKER_ID, "task_types": type_names, "lease_seconds": LEASE}
+    outcome = None  # the last task's outcome, reported by the next exchange
     log(f"claiming {type_names} from {BASE}")
-    while not stopping.is_set():
+    while outcome or not stopping.is_set():
+        # Stopping: report the outcome in hand and claim nothing more.
+        claim = {"limit": 0, "wait_seconds": 0} if stopping.is_set() else {"limit": 1, "wait_seconds": WAIT}
         try:
-            status, tasks = api("POST", "/api/tasks/claim", claim, timeout=WAIT + 10)
-            if status != 200:
-                raise OSError(f"claim answered {status}: {tasks}")
-        except OSError as err:  # server down or refusing: back off, then try again
-            log(f"claim failed: {err}; retrying in 5 s")
+            status, answer = api("POST", "/api/tasks/exchange", {**turn, **claim, **(outcome or {})}, timeout=WAIT + 10)
+        except OSError as err:  # server down: back off, then send the same outcome again
+            log(f"exchange failed: {err}; retrying in 5 s")
+            if stopping.wait(5) and outcome:
+                log("stopping: the outcome was not reported; the task runs again once its lease expires")
+                break
+            continue
+        if status != 200:
+            # Refused as a whole (a result too large, say): sending it again would not help, so the
+            # outcome is dropped and the task runs again once its lease expires. Busy or failing
+            # (429, 5xx): the same outcome goes again.
+            log(f"exchange answered {status}: {answer.get('detail')}; retrying in 5 s")
+            if 400 <= status < 500 and status != 429:
+                outcome = None
             stopping.wait(5)
             continue
-        for task in tasks:
+        outcome = None
+        for settled in answer["settled"]:
+            log(f"task {settled['task_id']}:", settled.get("status") or f"not settled ({settled['error']['status']}): {settled['error']['detail']}")
+        for task in answer["tasks"]:
             if task["task_type_id"] not in names:
                 names = {t["id"]: t["name"] for t in api("GET", "/api/task-types?include_inactive=true")[1]}
             log(f"task {task['id']}: attempt {task['attempts']}/{task['max_attempts']}", task["parameters"])
-            run(task, HANDLERS[names[task["task_type_id"]]])
+            outcome = run(task, HANDLERS[names[task["task_type_id"]]])
     log("stopped")
 
 
