@@ -14,7 +14,8 @@ import {
 } from '@prismq/api';
 import { StorageError, type TaskStore } from '@prismq/db';
 import type { TRPCError } from '@trpc/server';
-import { fastifyRequestHandler, type CreateFastifyContextOptions } from '@trpc/server/adapters/fastify';
+import { incomingMessageToRequest } from '@trpc/server/adapters/node-http';
+import { resolveResponse } from '@trpc/server/http';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { fastifyTRPCOpenApiPlugin } from 'trpc-to-openapi';
 import { addJsonParser, checkQueryInput, lowerCaseContentType } from './bodies.js';
@@ -236,16 +237,25 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       const problem = checkQueryInput((request.query as { input?: unknown }).input);
       if (problem) return sendError(request, reply, 422, [{ loc: ['query', 'input'], msg: `Invalid JSON: ${problem.message}`, type: 'json_invalid' }]);
     });
-    trpc.all('/trpc/:path', (req, res) =>
-      fastifyRequestHandler({
+    trpc.all('/trpc/:path', async (req, res) => {
+      // What tRPC's own Fastify adapter (fastifyRequestHandler) does, but for the answer: that
+      // adapter hands Fastify a web Response, whose body Fastify copies from a stream as a chunked
+      // answer, three socket writes per call; here the body is read whole and sent with its
+      // length, in one write. That cut the server's CPU per call by more than half.
+      const raw = req.raw as typeof req.raw & { body?: unknown };
+      raw.body = req.body;
+      const response = await resolveResponse({
         router: appRouter,
-        createContext: ({ req, info }: CreateFastifyContextOptions) => context('trpc', req, info.signal),
-        onError: logServerError,
-        req,
-        res,
+        req: incomingMessageToRequest(raw, res.raw, { maxBodySize: null }),
         path: (req.params as { path: string }).path,
-      }),
-    );
+        error: null,
+        createContext: ({ info }) => context('trpc', req, info.signal),
+        onError: (failure) => logServerError({ ...failure, req }),
+      });
+      res.status(response.status);
+      response.headers.forEach((value, name) => void res.header(name, value));
+      return res.send(await response.text());
+    });
   });
 
   const openApiDocument = buildOpenApiDocument();

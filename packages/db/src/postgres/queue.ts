@@ -146,11 +146,19 @@ export async function exchange(tx: Queryable, request: ExchangeRequest, origin: 
   /** The type of each task completed, by `id lease_id`. */
   const done = new Map<string, number>();
   const key = (id: number | string, leaseId: string) => `${id} ${leaseId}`;
-  if (storable.length > 0) {
-    const values = storable.map((settlement) => ({ id: settlement.task_id, lease_id: settlement.lease_id, result: json(settlement.result) }));
-    const rows = await tx.query<{ id: string | number; task_type_id: number; lease_id: string }>(COMPLETE_MANY, [JSON.stringify(values), nowIso(), request.worker_id]);
-    for (const row of rows) done.set(key(row.id, row.lease_id), row.task_type_id);
-  }
+  const completing =
+    storable.length === 0
+      ? Promise.resolve([])
+      : tx.query<{ id: string | number; task_type_id: number; lease_id: string }>(COMPLETE_MANY, [
+          JSON.stringify(storable.map((settlement) => ({ id: settlement.task_id, lease_id: settlement.lease_id, result: json(settlement.result) }))),
+          nowIso(),
+          request.worker_id,
+        ]);
+  // With no failure to settle in between, the claim goes out right behind the completions, on the
+  // same connection and in the same transaction: one round trip for both.
+  const pipelined = request.limit > 0 && !request.settle.some((settlement) => settlement.outcome === 'failed');
+  const [rows, claimedEarly] = await Promise.all([completing, pipelined ? claimTasks(tx, request, origin) : undefined]);
+  for (const row of rows) done.set(key(row.id, row.lease_id), row.task_type_id);
   const settled: SettleOutcome[] = [];
   for (const settlement of request.settle) {
     if (settlement.outcome === 'completed') {
@@ -168,6 +176,7 @@ export async function exchange(tx: Queryable, request: ExchangeRequest, origin: 
       settled.push(refused(settlement, error));
     }
   }
+  if (claimedEarly) return { settled, ...claimedEarly };
   if (request.limit <= 0) return { settled, tasks: [], expired: { released: new Map(), failed: new Map() } };
   return { settled, ...(await claimTasks(tx, request, origin)) };
 }
