@@ -191,6 +191,34 @@ describe('createWorker', () => {
     expect(reporting.some((exchange) => exchange.limit! > 0)).toBe(true);
   });
 
+  it('with prefetch, holds that many tasks beyond its concurrency and runs them as handlers free up', async () => {
+    const type = await newType();
+    const release = gate();
+    let running = 0;
+    let most = 0;
+    const worker = start({
+      concurrency: 2,
+      prefetch: 2,
+      handlers: {
+        [type.name]: async () => {
+          most = Math.max(most, ++running);
+          await release.opened;
+          running--;
+          return 'done';
+        },
+      },
+    });
+    const tasks = await client.tasks.createBatch.mutate({ tasks: Array.from({ length: 8 }, () => ({ task_type_id: type.id })) });
+    const leased = async () => (await client.tasks.list.query({ task_type_id: type.id, status: 'running', limit: 100 })).length;
+    // Two running, two held: four leased to the worker, the other four left for other workers.
+    await expect.poll(leased).toBe(4);
+    expect(worker.active).toBe(2);
+    expect((await client.tasks.list.query({ task_type_id: type.id, status: 'pending', limit: 100 })).length).toBe(4);
+    release.open();
+    for (const task of tasks) await eventually(taskIn(task.id, 'completed'));
+    expect(most).toBe(2);
+  });
+
   it('drains on stop: claims nothing more and lets running handlers finish', async () => {
     const type = await newType();
     const started = gate();
