@@ -40,6 +40,8 @@ export async function claimWithWait(
   request: ClaimRequest,
   waitSeconds: number,
   signal: AbortSignal,
+  /** The caller has just claimed and found nothing: start by waiting (what came since is found by nextClaimableAt). */
+  justClaimed = false,
 ): Promise<Task[]> {
   const deadline = Date.now() + waitSeconds * 1000;
   // Tasks that became claimable while this claim was looking, before it started to wait.
@@ -51,7 +53,8 @@ export async function claimWithWait(
   try {
     for (;;) {
       news = false;
-      const tasks = await store.claimTasks(request);
+      const tasks = justClaimed ? [] : await store.claimTasks(request);
+      justClaimed = false;
       if (tasks.length > 0 || signal.aborted || Date.now() >= deadline) return tasks;
       const next = await store.nextClaimableAt(request);
       const until = Math.min(deadline, next ? Date.parse(next) + 1 : Infinity);
@@ -95,7 +98,7 @@ export async function exchangeWithWait(
   const exchanged = await ctx.store.exchange({ ...request, settle });
   let tasks = exchanged.tasks;
   if (tasks.length === 0 && request.limit > 0 && wait_seconds > 0) {
-    tasks = await ctx.longPolls.run(() => claimWithWait(ctx.store, request, wait_seconds, ctx.signal));
+    tasks = await ctx.longPolls.run(() => claimWithWait(ctx.store, request, wait_seconds, ctx.signal, true));
   }
   const settled = exchanged.settled.map((outcome) =>
     'status' in outcome
