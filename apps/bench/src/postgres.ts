@@ -6,8 +6,10 @@
 import { randomUUID } from 'node:crypto';
 import { userInfo } from 'node:os';
 import pg from 'pg';
-import { CONNECT_TIMEOUT_MS, describe, hostPort, redact, runScenarios, type AnchorContext, type AnchorScenarios } from './anchors/common.js';
+import { CONNECT_TIMEOUT_MS, describe, hostPort, redact } from './anchors/common.js';
+import { isLocal, postgresCpuMs, type ServerCpu } from './cpu.js';
 import type { BenchPlan, Log, SystemResult } from './figures.js';
+import { runScenarios, type ScenarioContext, type Scenarios } from './scenarios.js';
 
 /**
  * `postgresUrl`, naming a user where it names none and the environment does not either: libpq
@@ -60,7 +62,21 @@ export interface PostgresAnchor {
   sql: pg.Client;
   /** Prefix of this run's queue or task names. */
   run: string;
+  /** CPU time of the PostgreSQL server's processes (see `postgresServerCpu`). */
+  serverCpu: ServerCpu;
 }
+
+/**
+ * CPU time of the PostgreSQL server at `postgresUrl` so far, ms: every `postgres` process on this
+ * machine with the backends it has reaped (see cpu.ts); NaN for a server on another host.
+ */
+export function postgresServerCpu(postgresUrl: string): ServerCpu {
+  return isLocal(postgresUrl) ? postgresCpuMs : () => NaN;
+}
+
+/** What a PostgreSQL system's server CPU is, for its notes. */
+export const POSTGRES_CPU_NOTE =
+  "server CPU: every process named postgres on this machine, with the backends the postmaster has reaped (from /proc; machine-wide, so anything else using this PostgreSQL meanwhile counts too)";
 
 /**
  * An anchor's figures on the PostgreSQL at `postgresUrl`, in its own `schema` (dropped before and
@@ -68,7 +84,7 @@ export interface PostgresAnchor {
  * gives the scenarios' context, `runScenarios` runs `scenarios` (logged under `system`), and the
  * context's `close` stops the library. A failure outside a scenario stops the run early, with a note.
  */
-export async function benchOnPostgres<Context extends AnchorContext>(options: {
+export async function benchOnPostgres<Context extends ScenarioContext>(options: {
   name: string;
   system: string;
   library: string;
@@ -77,10 +93,11 @@ export async function benchOnPostgres<Context extends AnchorContext>(options: {
   postgresUrl: string;
   schema: string;
   notes: string[];
-  scenarios: AnchorScenarios<Context>;
+  scenarios: Scenarios<Context>;
   open: (anchor: PostgresAnchor) => Promise<{ ctx: Context; close(): Promise<void> }>;
 }): Promise<SystemResult> {
-  const { name, library, postgresUrl, schema, notes } = options;
+  const { name, library, postgresUrl, schema } = options;
+  const notes = [...options.notes, POSTGRES_CPU_NOTE];
   const result: SystemResult = { name, detail: library, figures: {} };
   let sql: pg.Client;
   try {
@@ -92,7 +109,12 @@ export async function benchOnPostgres<Context extends AnchorContext>(options: {
   try {
     result.detail = `${library}, ${await describeServer(sql, postgresUrl)}`;
     await dropSchema();
-    const { ctx, close } = await options.open({ connectionString: withDefaultUser(postgresUrl), sql, run: `prismq-bench-${randomUUID().slice(0, 8)}` });
+    const { ctx, close } = await options.open({
+      connectionString: withDefaultUser(postgresUrl),
+      sql,
+      run: `prismq-bench-${randomUUID().slice(0, 8)}`,
+      serverCpu: postgresServerCpu(postgresUrl),
+    });
     try {
       await runScenarios(options.system, ctx, result.figures, notes, options.scenarios);
     } finally {

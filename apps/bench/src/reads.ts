@@ -1,11 +1,13 @@
 /**
  * Scenario 3: get by id and list with filters on databases of growing size, over HTTP and on the
- * data-access layer, each size seeded once and read by both.
+ * data-access layer, each size seeded once (see ./seed.ts) and read by both; this process's
+ * garbage collected before each, as before every scenario.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteTaskStore, type TaskFilter } from '@prismq/db';
+import { collectGarbage } from './cpu.js';
 import { throughput, type BenchPlan, type Figures, type Log } from './figures.js';
 import { load, withServer } from './prismq.js';
 import { seedTo } from './seed.js';
@@ -31,6 +33,7 @@ export async function benchReads(plan: BenchPlan, http: Partial<Figures>, dal: P
       await seedTo(path, size);
       const randomId = () => 1 + Math.floor(Math.random() * size);
 
+      collectGarbage();
       log(`reads: data-access layer at ${size} tasks`);
       const store = new SqliteTaskStore(path);
       try {
@@ -41,6 +44,7 @@ export async function benchReads(plan: BenchPlan, http: Partial<Figures>, dal: P
         await store.close();
       }
 
+      collectGarbage();
       log(`reads: HTTP at ${size} tasks`);
       await withServer(path, async (server) => {
         http[`get_${size}`] = (await load(plan, server.url, { connections: 8, path: '/api/tasks/1', nextPath: () => `/api/tasks/${randomId()}` }))

@@ -1,16 +1,23 @@
 /**
  * BullMQ on Redis as an anchor: PrismQ's scenarios with BullMQ used as a library in this process
- * (a `Queue` adds jobs, a `Worker` runs them), against the Redis server at `redisUrl`.
+ * (a `Queue` adds jobs, a `Worker` runs them), against a Redis server. It runs twice: on the
+ * Redis at `REDIS_URL`, which here persists nothing, and on a Redis this benchmark starts with
+ * `--appendonly yes --appendfsync always` (./redis-server.ts), which fsyncs every write before
+ * answering, as PrismQ commits every write durably.
  *
  * Every scenario runs on its own queue, named after this run, which is obliterated afterwards.
  * Jobs keep BullMQ's defaults: `removeOnComplete` and `removeOnFail` unset, so finished jobs stay
- * in Redis (which is also what lets the lifecycle count them).
+ * in Redis (which is also what lets the lifecycle count them). The server side's CPU is Redis's
+ * own, from `INFO cpu` (see ../cpu.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
+import { redisCpuMs, type CpuWindow } from '../cpu.js';
 import { DRAIN_CONCURRENCY, throughput, type BenchPlan, type Log, type SystemResult } from '../figures.js';
-import { CONNECT_TIMEOUT_MS, describe, hostPort, LIFECYCLE_BATCH, LIFECYCLE_TIMEOUT_MS, packageVersion, redact, STORAGE_BATCH, Tally, TRIAL_TIMEOUT_MS, within, type AnchorContext, type AnchorScenarios, type BenchData, runScenarios } from './common.js';
+import { runScenarios, type ScenarioContext, type Scenarios } from '../scenarios.js';
+import { CONNECT_TIMEOUT_MS, describe, hostPort, LIFECYCLE_BATCH, LIFECYCLE_TIMEOUT_MS, packageVersion, redact, STORAGE_BATCH, Tally, TRIAL_TIMEOUT_MS, within, type BenchData } from './common.js';
+import { startRedisServer } from './redis-server.js';
 
 interface BenchResult {
   ok: boolean;
@@ -22,7 +29,7 @@ type BenchWorker = Worker<BenchData, BenchResult>;
 const DISCONNECT_TIMEOUT_MS = 200;
 
 /** What the scenarios share. */
-interface Context extends AnchorContext {
+interface Context extends ScenarioContext {
   redisUrl: string;
   /** Connection of every `Queue` (producers may share one); workers open their own. */
   producer: Redis;
@@ -111,25 +118,35 @@ function jobs(from: number, count: number): { name: string; data: BenchData }[] 
 }
 
 /** Jobs added per second, one `add` per call, by `loops` concurrent callers. */
-async function createRate(ctx: Context, loops: 1 | 32): Promise<number> {
+async function createRate(ctx: Context, loops: 1 | 32, cpu: CpuWindow): Promise<number> {
   return withQueue(ctx, `create-${loops}`, async (queue) => {
     let n = 0;
-    return throughput(ctx.plan, loops, async () => {
-      await queue.add('bench', { n: n++ });
-      return 1;
-    });
+    return throughput(
+      ctx.plan,
+      loops,
+      async () => {
+        await queue.add('bench', { n: n++ });
+        return 1;
+      },
+      cpu,
+    );
   });
 }
 
 /** Jobs added per second, 100 per `addBulk`, by 4 concurrent callers. */
-async function batchRate(ctx: Context): Promise<number> {
+async function batchRate(ctx: Context, cpu: CpuWindow): Promise<number> {
   return withQueue(ctx, 'batch-100', async (queue) => {
     let n = 0;
-    return throughput(ctx.plan, 4, async () => {
-      const added = await queue.addBulk(jobs(n, 100));
-      n += added.length;
-      return added.length;
-    });
+    return throughput(
+      ctx.plan,
+      4,
+      async () => {
+        const added = await queue.addBulk(jobs(n, 100));
+        n += added.length;
+        return added.length;
+      },
+      cpu,
+    );
   });
 }
 
@@ -141,19 +158,20 @@ async function checkCompleted(queue: BenchQueue, tasks: number): Promise<void> {
 
 /**
  * Jobs per second through add → process → completed: a worker of `concurrency` runs while the
- * producer adds the plan's lifecycle jobs 100 at a time; the end is the worker's `completed`
- * event for the last of them, which BullMQ emits once the job is moved to completed in Redis.
+ * producer adds `tasks` jobs 100 at a time; the end is the worker's `completed` event for the
+ * last of them, which BullMQ emits once the job is moved to completed in Redis.
  */
-async function lifecycleRate(ctx: Context, concurrency: number): Promise<number> {
-  const tasks = ctx.plan.lifecycleTasks;
+async function lifecycleRate(ctx: Context, concurrency: number, tasks: number, cpu: CpuWindow): Promise<number> {
   return withQueue(ctx, `lifecycle-${concurrency}`, (queue) =>
     withWorker(ctx, queue, concurrency, async () => ({ ok: true }), async (completed) => {
+      cpu.start();
       const started = performance.now();
       for (let made = 0; made < tasks; made += LIFECYCLE_BATCH) {
         await queue.addBulk(jobs(made, Math.min(LIFECYCLE_BATCH, tasks - made)));
       }
       await within(completed.reached(tasks), LIFECYCLE_TIMEOUT_MS, `the lifecycle at concurrency ${concurrency}`);
       const seconds = (performance.now() - started) / 1000;
+      cpu.end(tasks);
       await checkCompleted(queue, tasks);
       return tasks / seconds;
     }),
@@ -165,16 +183,18 @@ async function lifecycleRate(ctx: Context, concurrency: number): Promise<number>
  * worker of concurrency `DRAIN_CONCURRENCY` is created; from creating it (it starts at once) to
  * its `completed` event for the last job.
  */
-async function drainRate(ctx: Context): Promise<number> {
+async function drainRate(ctx: Context, cpu: CpuWindow): Promise<number> {
   const tasks = ctx.plan.lifecycleTasks;
   return withQueue(ctx, 'drain', async (queue) => {
     for (let made = 0; made < tasks; made += STORAGE_BATCH) {
       await queue.addBulk(jobs(made, Math.min(STORAGE_BATCH, tasks - made)));
     }
+    cpu.start();
     const started = performance.now();
     return withWorker(ctx, queue, DRAIN_CONCURRENCY, async () => ({ ok: true }), async (completed) => {
       await within(completed.reached(tasks), LIFECYCLE_TIMEOUT_MS, 'the drain');
       const seconds = (performance.now() - started) / 1000;
+      cpu.end(tasks);
       await checkCompleted(queue, tasks);
       return tasks / seconds;
     });
@@ -226,12 +246,22 @@ async function bytesPerJob(ctx: Context): Promise<number> {
 }
 
 /** The scenarios, as `runScenarios` runs them. */
-const SCENARIOS: AnchorScenarios<Context> = { batchCall: 'addBulk', create: createRate, batch: batchRate, lifecycle: lifecycleRate, drain: drainRate, latency: latencySamples, storage: bytesPerJob };
+const SCENARIOS: Scenarios<Context> = { batchCall: 'addBulk', create: createRate, batch: batchRate, lifecycle: lifecycleRate, drain: drainRate, latency: latencySamples, storage: bytesPerJob };
 
-/** BullMQ's figures against the Redis at `redisUrl`, or `skipped` if it cannot be reached. */
-export async function benchBullmq(plan: BenchPlan, redisUrl: string, log: Log): Promise<SystemResult> {
+/** How BullMQ is set up on either Redis, for the report. */
+const NOTES = [
+  'jobs keep BullMQ defaults (removeOnComplete/removeOnFail unset: finished jobs stay in Redis); producers share one connection, each worker has its own (maxRetriesPerRequest: null)',
+  'lifecycle ends at the worker "completed" event of the last job (emitted after the job is moved to completed in Redis), checked against getJobCounts',
+  "bytes per task: growth of Redis INFO used_memory, including the queue's events stream (capped at ~10,000 entries); server CPU: Redis INFO cpu (used_cpu_user + used_cpu_sys, children included)",
+];
+
+/**
+ * BullMQ's figures against the Redis at `redisUrl`, as system `name` (logged as `system`), or
+ * `skipped` if it cannot be reached. `setup` says how that Redis persists, for the detail line.
+ */
+export async function benchBullmq(plan: BenchPlan, redisUrl: string, log: Log, variant: { name: string; system: string; setup: string; notes?: string[] }): Promise<SystemResult> {
   const library = `bullmq ${packageVersion('bullmq')} (ioredis ${packageVersion('ioredis')})`;
-  const result: SystemResult = { name: 'BullMQ', detail: library, figures: {} };
+  const result: SystemResult = { name: variant.name, detail: library, figures: {} };
   let admin: Redis;
   try {
     admin = await connectAdmin(redisUrl);
@@ -240,20 +270,63 @@ export async function benchBullmq(plan: BenchPlan, redisUrl: string, log: Log): 
   }
   // Queues may keep ioredis's default retries, so that adding fails rather than waits if Redis goes away.
   const producer = new Redis(redisUrl);
-  const notes = [
-    'jobs keep BullMQ defaults (removeOnComplete/removeOnFail unset: finished jobs stay in Redis); producers share one connection, each worker has its own (maxRetriesPerRequest: null)',
-    'lifecycle ends at the worker "completed" event of the last job (emitted after the job is moved to completed in Redis), checked against getJobCounts',
-    "bytes per task: growth of Redis INFO used_memory, including the queue's events stream (capped at ~10,000 entries)",
-  ];
+  const notes = [...(variant.notes ?? []), ...NOTES];
   try {
     const server = await admin.info('server');
-    result.detail = `${library}, Redis ${infoField(server, 'redis_version') ?? 'unknown'} at ${hostPort(redisUrl, 6379)}`;
-    const ctx: Context = { plan, redisUrl, log, producer, admin, run: `prismq-bench-${randomUUID().slice(0, 8)}` };
-    await runScenarios('bullmq', ctx, result.figures, notes, SCENARIOS);
+    result.detail = `${library}, Redis ${infoField(server, 'redis_version') ?? 'unknown'} at ${hostPort(redisUrl, 6379)}, ${variant.setup}`;
+    const serverCpu = async () => redisCpuMs(await admin.info('cpu'));
+    const ctx: Context = { plan, redisUrl, log, serverCpu, producer, admin, run: `prismq-bench-${randomUUID().slice(0, 8)}` };
+    await runScenarios(variant.system, ctx, result.figures, notes, SCENARIOS);
   } catch (error) {
     notes.push(`stopped early: ${describe(error)}`);
   } finally {
     await Promise.allSettled([producer.quit(), admin.quit()]);
   }
   return { ...result, notes };
+}
+
+/** How the Redis at `redisUrl` persists, from `CONFIG GET appendonly appendfsync save`: a phrase, and whether it persists at all. */
+async function persistence(redisUrl: string): Promise<{ setup: string; persists: boolean }> {
+  const admin = await connectAdmin(redisUrl);
+  try {
+    const config = (await admin.config('GET', 'appendonly', 'appendfsync', 'save')) as string[];
+    const value = (key: string) => config[config.indexOf(key) + 1] ?? '';
+    const aof = value('appendonly') === 'yes';
+    const rdb = value('save');
+    return {
+      setup: `${aof ? `appendonly yes, appendfsync ${value('appendfsync')}` : 'appendonly no'}, ${rdb ? `RDB snapshots (save "${rdb}")` : 'no RDB snapshots'}`,
+      persists: aof || rdb !== '',
+    };
+  } finally {
+    admin.disconnect();
+  }
+}
+
+/** BullMQ on the Redis at `redisUrl`, as it is set up (here: without persistence). */
+export async function benchBullmqAsGiven(plan: BenchPlan, redisUrl: string, log: Log): Promise<SystemResult> {
+  const { setup, persists } = await persistence(redisUrl).catch((error: unknown) => ({ setup: `persistence unknown (${describe(error)})`, persists: true }));
+  const name = persists ? 'BullMQ (Redis at REDIS_URL)' : 'BullMQ (Redis, no persistence)';
+  return benchBullmq(plan, redisUrl, log, { name, system: 'bullmq', setup });
+}
+
+/**
+ * BullMQ on a Redis started for it, with every write fsync'd before Redis answers
+ * (`--appendonly yes --appendfsync always --save ""`, in a temporary folder), stopped and its
+ * folder removed afterwards; skipped if `redis-server` cannot be found or started.
+ */
+export async function benchBullmqFsync(plan: BenchPlan, log: Log): Promise<SystemResult> {
+  const name = 'BullMQ (Redis, appendfsync always)';
+  const started = await startRedisServer(['--appendonly', 'yes', '--appendfsync', 'always', '--save', ''], log);
+  if ('skipped' in started) return { name, detail: '', figures: {}, skipped: started.skipped };
+  try {
+    const { setup } = await persistence(started.url);
+    return await benchBullmq(plan, started.url, log, {
+      name,
+      system: 'bullmq-fsync',
+      setup: `${setup}, started by the benchmark`,
+      notes: [`a redis-server started for this run: ${started.command}, in a temporary folder removed afterwards`],
+    });
+  } finally {
+    await started.stop();
+  }
 }

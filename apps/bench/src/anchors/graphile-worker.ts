@@ -13,9 +13,11 @@
  */
 import type * as GraphileWorker from 'graphile-worker';
 import type { AddJobsJobSpec, Runner, WorkerUtils } from 'graphile-worker';
+import type { CpuWindow } from '../cpu.js';
 import { DRAIN_CONCURRENCY, throughput, type BenchPlan, type Log, type SystemResult } from '../figures.js';
 import { benchOnPostgres, type PostgresAnchor } from '../postgres.js';
-import { describe, LIFECYCLE_BATCH, LIFECYCLE_TIMEOUT_MS, packageVersion, sleep, STORAGE_BATCH, Tally, TRIAL_TIMEOUT_MS, until, within, type AnchorContext, type AnchorScenarios, type BenchData } from './common.js';
+import type { ScenarioContext, Scenarios } from '../scenarios.js';
+import { describe, LIFECYCLE_BATCH, LIFECYCLE_TIMEOUT_MS, packageVersion, sleep, STORAGE_BATCH, Tally, TRIAL_TIMEOUT_MS, until, within, type BenchData } from './common.js';
 
 const SCHEMA = 'prismq_bench_graphile';
 /** Connections of the `WorkerUtils` that add jobs: enough for the 32 callers of create_32. */
@@ -29,7 +31,7 @@ const SETTLE_MS = 5;
 
 
 /** What the scenarios share. */
-interface Context extends PostgresAnchor, AnchorContext {
+interface Context extends PostgresAnchor, ScenarioContext {
   worker: typeof GraphileWorker;
   utils: WorkerUtils;
   logger: GraphileWorker.Logger;
@@ -113,41 +115,52 @@ async function withRunner<T>(ctx: Context, task: string, concurrency: number, ha
 }
 
 /** Jobs added per second, one `addJob` per call, by `loops` concurrent callers. */
-async function createRate(ctx: Context, loops: 1 | 32): Promise<number> {
+async function createRate(ctx: Context, loops: 1 | 32, cpu: CpuWindow): Promise<number> {
   return withTask(ctx, `create-${loops}`, async (task) => {
     let n = 0;
-    return throughput(ctx.plan, loops, async () => {
-      await ctx.utils.addJob(task, { n: n++ } satisfies BenchData);
-      return 1;
-    });
+    return throughput(
+      ctx.plan,
+      loops,
+      async () => {
+        await ctx.utils.addJob(task, { n: n++ } satisfies BenchData);
+        return 1;
+      },
+      cpu,
+    );
   });
 }
 
 /** Jobs added per second, 100 per `addJobs`, by 4 concurrent callers. */
-async function batchRate(ctx: Context): Promise<number> {
+async function batchRate(ctx: Context, cpu: CpuWindow): Promise<number> {
   return withTask(ctx, 'batch-100', async (task) => {
     let n = 0;
-    return throughput(ctx.plan, 4, async () => {
-      const added = await ctx.utils.addJobs(jobs(task, n, 100));
-      n += added.length;
-      return added.length;
-    });
+    return throughput(
+      ctx.plan,
+      4,
+      async () => {
+        const added = await ctx.utils.addJobs(jobs(task, n, 100));
+        n += added.length;
+        return added.length;
+      },
+      cpu,
+    );
   });
 }
 
 /**
  * Jobs per second through add → run → complete: a runner of `concurrency` works while the
- * producer adds the plan's lifecycle jobs 100 per `addJobs`; the end is when the job table holds
- * none of them (completing deletes a job).
+ * producer adds `tasks` jobs 100 per `addJobs`; the end is when the job table holds none of them
+ * (completing deletes a job).
  */
-async function lifecycleRate(ctx: Context, concurrency: number): Promise<number> {
-  const tasks = ctx.plan.lifecycleTasks;
+async function lifecycleRate(ctx: Context, concurrency: number, tasks: number, cpu: CpuWindow): Promise<number> {
   return withTask(ctx, `lifecycle-${concurrency}`, (task) =>
     withRunner(ctx, task, concurrency, () => {}, async (handled) => {
+      cpu.start();
       const started = performance.now();
       await addPending(ctx, task, tasks, LIFECYCLE_BATCH);
       await within(handled.reached(tasks), LIFECYCLE_TIMEOUT_MS, `the lifecycle at concurrency ${concurrency}`);
       await recorded(ctx, task, LIFECYCLE_TIMEOUT_MS);
+      cpu.end(tasks);
       return tasks / ((performance.now() - started) / 1000);
     }),
   );
@@ -158,14 +171,16 @@ async function lifecycleRate(ctx: Context, concurrency: number): Promise<number>
  * runner of `DRAIN_CONCURRENCY` starts; from calling `run()` (its start-up included) until the
  * job table holds none of them.
  */
-async function drainRate(ctx: Context): Promise<number> {
+async function drainRate(ctx: Context, cpu: CpuWindow): Promise<number> {
   const tasks = ctx.plan.lifecycleTasks;
   return withTask(ctx, 'drain', async (task) => {
     await addPending(ctx, task, tasks, STORAGE_BATCH);
+    cpu.start();
     const started = performance.now();
     return withRunner(ctx, task, DRAIN_CONCURRENCY, () => {}, async (handled) => {
       await within(handled.reached(tasks), LIFECYCLE_TIMEOUT_MS, 'the drain');
       await recorded(ctx, task, LIFECYCLE_TIMEOUT_MS);
+      cpu.end(tasks);
       return tasks / ((performance.now() - started) / 1000);
     });
   });
@@ -215,7 +230,7 @@ async function bytesPerJob(ctx: Context): Promise<number> {
 }
 
 /** The scenarios, as `runScenarios` runs them. */
-const SCENARIOS: AnchorScenarios<Context> = { batchCall: 'addJobs', create: createRate, batch: batchRate, lifecycle: lifecycleRate, drain: drainRate, latency: latencySamples, storage: bytesPerJob };
+const SCENARIOS: Scenarios<Context> = { batchCall: 'addJobs', create: createRate, batch: batchRate, lifecycle: lifecycleRate, drain: drainRate, latency: latencySamples, storage: bytesPerJob };
 
 /** How this anchor is set up, for the report. */
 const NOTES = [

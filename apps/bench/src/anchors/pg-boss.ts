@@ -17,9 +17,11 @@
  * batch's `complete()` before fetching the next batch (one `complete()` in flight at most).
  */
 import PgBoss from 'pg-boss';
+import type { CpuWindow } from '../cpu.js';
 import { DRAIN_CONCURRENCY, throughput, type BenchPlan, type Log, type SystemResult } from '../figures.js';
 import { benchOnPostgres, type PostgresAnchor } from '../postgres.js';
-import { describe, LIFECYCLE_BATCH, LIFECYCLE_TIMEOUT_MS, packageVersion, sleep, STORAGE_BATCH, Tally, TRIAL_TIMEOUT_MS, within, type AnchorContext, type AnchorScenarios, type BenchData } from './common.js';
+import type { ScenarioContext, Scenarios } from '../scenarios.js';
+import { describe, LIFECYCLE_BATCH, LIFECYCLE_TIMEOUT_MS, packageVersion, sleep, STORAGE_BATCH, Tally, TRIAL_TIMEOUT_MS, within, type BenchData } from './common.js';
 
 const SCHEMA = 'prismq_bench_pgboss';
 /** pg-boss's minimum polling interval (`pollingIntervalSeconds: 0.5`): the consumer's wait after an empty fetch. */
@@ -34,7 +36,7 @@ const POOL_SIZE = 32;
 
 
 /** What the scenarios share. */
-interface Context extends PostgresAnchor, AnchorContext {
+interface Context extends PostgresAnchor, ScenarioContext {
   boss: PgBoss;
 }
 
@@ -136,47 +138,58 @@ async function checkCompleted(ctx: Context, queue: string, tasks: number): Promi
 }
 
 /** Jobs added per second, one `send` per call, by `loops` concurrent callers. */
-async function createRate(ctx: Context, loops: 1 | 32): Promise<number> {
+async function createRate(ctx: Context, loops: 1 | 32, cpu: CpuWindow): Promise<number> {
   return withQueue(ctx, `create-${loops}`, async (queue) => {
     let n = 0;
-    return throughput(ctx.plan, loops, async () => {
-      await ctx.boss.send(queue, { n: n++ });
-      return 1;
-    });
+    return throughput(
+      ctx.plan,
+      loops,
+      async () => {
+        await ctx.boss.send(queue, { n: n++ });
+        return 1;
+      },
+      cpu,
+    );
   });
 }
 
 /** Jobs added per second, 100 per `insert`, by 4 concurrent callers. */
-async function batchRate(ctx: Context): Promise<number> {
+async function batchRate(ctx: Context, cpu: CpuWindow): Promise<number> {
   return withQueue(ctx, 'batch-100', async (queue) => {
     let n = 0;
-    return throughput(ctx.plan, 4, async () => {
-      await ctx.boss.insert(jobs(queue, n, 100));
-      n += 100;
-      return 100;
-    });
+    return throughput(
+      ctx.plan,
+      4,
+      async () => {
+        await ctx.boss.insert(jobs(queue, n, 100));
+        n += 100;
+        return 100;
+      },
+      cpu,
+    );
   });
 }
 
 /**
  * Jobs per second through send → fetch → complete: a consumer of `batchSize` `concurrency` runs
- * while the producer inserts the plan's lifecycle jobs 100 at a time; the end is when the last
+ * while the producer inserts `tasks` jobs 100 at a time; the end is when the last
  * `complete()` has returned (checked against the job table). The consumer is idle when the
  * producer starts, half a polling interval after its last empty fetch: the average wait of a job
  * that arrives at a random moment of the poll cycle.
  */
-async function lifecycleRate(ctx: Context, concurrency: number): Promise<number> {
-  const tasks = ctx.plan.lifecycleTasks;
+async function lifecycleRate(ctx: Context, concurrency: number, tasks: number, cpu: CpuWindow): Promise<number> {
   return withQueue(ctx, `lifecycle-${concurrency}`, async (queue) => {
     const consumer = startConsumer(ctx, queue, concurrency, () => {});
     try {
       await sleep(POLLING_INTERVAL_MS / 2);
+      cpu.start();
       const started = performance.now();
       for (let made = 0; made < tasks; made += LIFECYCLE_BATCH) {
         await ctx.boss.insert(jobs(queue, made, Math.min(LIFECYCLE_BATCH, tasks - made)));
       }
       await within(consumer.completed.reached(tasks), LIFECYCLE_TIMEOUT_MS, `the lifecycle at concurrency ${concurrency}`);
       const seconds = (performance.now() - started) / 1000;
+      cpu.end(tasks);
       await checkCompleted(ctx, queue, tasks);
       return tasks / seconds;
     } finally {
@@ -189,17 +202,19 @@ async function lifecycleRate(ctx: Context, concurrency: number): Promise<number>
  * Jobs per second draining the plan's lifecycle jobs, all inserted (1,000 per `insert`) before
  * a consumer of `batchSize` `DRAIN_CONCURRENCY` starts; from starting it to its last `complete()`.
  */
-async function drainRate(ctx: Context): Promise<number> {
+async function drainRate(ctx: Context, cpu: CpuWindow): Promise<number> {
   const tasks = ctx.plan.lifecycleTasks;
   return withQueue(ctx, 'drain', async (queue) => {
     for (let made = 0; made < tasks; made += STORAGE_BATCH) {
       await ctx.boss.insert(jobs(queue, made, Math.min(STORAGE_BATCH, tasks - made)));
     }
+    cpu.start();
     const started = performance.now();
     const consumer = startConsumer(ctx, queue, DRAIN_CONCURRENCY, () => {});
     try {
       await within(consumer.completed.reached(tasks), LIFECYCLE_TIMEOUT_MS, 'the drain');
       const seconds = (performance.now() - started) / 1000;
+      cpu.end(tasks);
       await checkCompleted(ctx, queue, tasks);
       return tasks / seconds;
     } finally {
@@ -268,7 +283,7 @@ async function bytesPerJob(ctx: Context): Promise<number> {
 }
 
 /** The scenarios, as `runScenarios` runs them. */
-const SCENARIOS: AnchorScenarios<Context> = { batchCall: 'insert', concurrencyName: 'batchSize', create: createRate, batch: batchRate, lifecycle: lifecycleRate, drain: drainRate, latency: latencySamples, storage: bytesPerJob };
+const SCENARIOS: Scenarios<Context> = { batchCall: 'insert', concurrencyName: 'batchSize', create: createRate, batch: batchRate, lifecycle: lifecycleRate, drain: drainRate, latency: latencySamples, storage: bytesPerJob };
 
 /** How this anchor is set up, for the report. */
 const NOTES = [
