@@ -1,9 +1,10 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  // The client (safe to bundle for a browser: no Node.js modules, no process handlers) and, apart,
-  // the worker runtime for Node.js (`@prismq/client/worker`).
-  entry: ['src/index.ts', 'src/worker.ts'],
+  // The client (safe to bundle for a browser: no Node.js modules, no process handlers), the same
+  // client as Node.js loads it (node:http connections), and, apart, the worker runtime for Node.js
+  // (`@prismq/client/worker`).
+  entry: ['src/index.ts', 'src/node.ts', 'src/worker.ts'],
   format: ['esm'],
   target: 'node20',
   clean: true,
