@@ -13,6 +13,7 @@ import {
   TaskHeartbeatInput,
   TaskListInput,
   TaskUpdateInput,
+  uncheckedTasks,
 } from '../schemas.js';
 import { publicProcedure, router } from '../trpc.js';
 
@@ -53,7 +54,7 @@ export const tasksRouter = router({
       access: 'produce',
     })
     .input(TaskBatchCreateInput)
-    .output(z.array(Task))
+    .output(uncheckedTasks())
     .mutation(({ ctx, input }) => ctx.store.createTasks(input.tasks)),
 
   claim: publicProcedure
@@ -70,7 +71,7 @@ export const tasksRouter = router({
       access: 'work',
     })
     .input(TaskClaimInput)
-    .output(z.array(Task))
+    .output(uncheckedTasks())
     .mutation(({ ctx, input: { wait_seconds, ...request } }) =>
       wait_seconds > 0
         ? ctx.longPolls.run(() => claimWithWait(ctx.store, request, wait_seconds, ctx.signal))
