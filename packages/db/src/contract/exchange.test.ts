@@ -8,7 +8,7 @@ import { LeaseLostError, NotFoundError } from '../errors.js';
 import type { ExchangeRequest, TaskEvent } from '../store.js';
 import type { TaskType } from '../types.js';
 import { forEachEngine } from './engines.js';
-import { claim, claimRequest, idsOf, leaseOf, newTask, newTasks, newType, WAIT } from './fixtures.js';
+import { claim, claimRequest, idsOf, leaseOf, leaseRunOut, newTask, newTasks, newType, SHORT_LEASE, WAIT } from './fixtures.js';
 
 /** An exchange for `type` by worker `w`: nothing to settle and nothing to claim unless told. */
 const exchangeRequest = (type: Pick<TaskType, 'id'>, request: Partial<ExchangeRequest> = {}): ExchangeRequest => ({
@@ -120,6 +120,38 @@ forEachEngine((engine) => {
       const ids = results.flatMap(({ tasks }) => idsOf(tasks));
       expect(ids).toHaveLength(40);
       expect(new Set(ids).size).toBe(40);
+    });
+
+    it('completes a task whose lease ran out but was not claimed again, rather than ending the lease', async () => {
+      const type = await newType(engine.store);
+      const task = await newTask(engine.store, type);
+      const [claimed] = await claim(engine.store, type, { lease_seconds: SHORT_LEASE });
+      await leaseRunOut(claimed!);
+      const { settled, tasks } = await engine.store.exchange(
+        exchangeRequest(type, { limit: 5, settle: [{ task_id: task.id, lease_id: claimed!.lease_id!, outcome: 'completed', result: 'late but held' }] }),
+      );
+      expect(settled).toEqual([{ task_id: task.id, task_type_id: type.id, status: 'completed' }]);
+      expect(tasks).toEqual([]);
+      expect(await engine.store.getTask(task.id)).toMatchObject({ status: 'completed', result: 'late but held', attempts: 1 });
+    });
+
+    it('keeps the counts by type and status in step', async () => {
+      const store = await engine.fresh();
+      const type = await newType(store, { max_attempts: 1 });
+      await newTasks(store, type, 6);
+      const [a, b, c] = await claim(store, type, { limit: 3 });
+      await store.exchange(
+        exchangeRequest(type, {
+          limit: 2,
+          settle: [
+            { task_id: a!.id, lease_id: a!.lease_id!, outcome: 'completed' },
+            { task_id: b!.id, lease_id: b!.lease_id!, outcome: 'completed' },
+          ],
+        }),
+      );
+      await store.exchange(exchangeRequest(type, { settle: [{ task_id: c!.id, lease_id: c!.lease_id!, outcome: 'failed', error_message: 'x', retry: false }] }));
+      const counts = Object.fromEntries((await store.countTasks()).map(({ status, count }) => [status, count]));
+      expect(counts).toMatchObject({ completed: 2, failed: 1, running: 2, pending: 1 });
     });
 
     it('reports its settlements and claims as task events', async () => {

@@ -20,9 +20,9 @@ import { addSeconds, json, list, nowIso, setClause, toTask } from './util.js';
 /** The columns of task_list, in table order (what `t.*` gives). */
 const TASK_COLUMNS = Object.values(getTableColumns(taskList)).map((column) => column.name);
 
-/** A row of a statement's other results beside task rows: only `kind` and `task_type_id` are set. */
-const countRow = (kind: string, source: string) =>
-  `SELECT '${kind}', ${TASK_COLUMNS.map((column) => (column === 'task_type_id' ? 'task_type_id' : 'NULL')).join(', ')} FROM ${source}`;
+/** A row of a statement's other results beside task rows: only `kind` and the `kept` columns are set (task_type_id by default). */
+const countRow = (kind: string, source: string, kept: readonly string[] = ['task_type_id']) =>
+  `SELECT '${kind}', ${TASK_COLUMNS.map((column) => (kept.includes(column) ? column : 'NULL')).join(', ')} FROM ${source}`;
 
 /**
  * The ids of the active types a claim may take, as a CTE `eligible`: `$1` the ids, `$2` the names
@@ -59,20 +59,25 @@ function expiring(now: string, origin: string, kept = 'SELECT NULL::bigint WHERE
   notified AS (${notifySql('SELECT task_type_id, count(*) AS n FROM released GROUP BY task_type_id', origin)})`;
 }
 
-/** The running tasks whose lease ran out by `now`, locked, skipping those another transaction holds: CTE `expired`. */
-const expiredCte = (now: string) => `expired AS MATERIALIZED (
+/**
+ * The running tasks whose lease ran out by `now`, locked, skipping those another transaction holds,
+ * besides those in `kept` (a subquery of ids): CTE `expired`.
+ */
+const expiredCte = (now: string, kept = 'SELECT NULL::bigint WHERE false') => `expired AS MATERIALIZED (
   SELECT id, task_type_id, priority, run_at, attempts, max_attempts FROM task_list
-   WHERE status = 'running' AND lease_expires_at <= ${now}
+   WHERE status = 'running' AND lease_expires_at <= ${now} AND id NOT IN (${kept})
    FOR UPDATE SKIP LOCKED)`;
 
 /**
  * The claim. Expired leases first end (see `expiring`), and those with attempts left compete for
  * this claim like any pending task; each eligible type's due tasks come from its own index, best
  * first, so that a large backlog of another type is never read. $3 now, $4 limit, $5 worker,
- * $6 the lease's expiry, $7 this store's origin (for the notification).
+ * $6 the lease's expiry, $7 this store's origin (for the notification). `before`: CTEs that come
+ * first, and `settling` the ids of tasks they settle, which no expiry may touch; `rows`: more
+ * result rows.
  */
-const CLAIM = `WITH ${ELIGIBLE},
-  ${expiredCte('$3')},
+const claimStatement = ({ before = '', settling, rows = '' }: { before?: string; settling?: string; rows?: string } = {}) => `WITH ${before}${ELIGIBLE},
+  ${expiredCte('$3', settling)},
   due AS MATERIALIZED (
     SELECT p.id, p.priority, p.run_at FROM eligible e CROSS JOIN LATERAL (
       SELECT id, priority, run_at FROM task_list
@@ -96,7 +101,27 @@ SELECT 'claimed' AS kind, claimed.* FROM claimed
 UNION ALL ${countRow('reclaimed', 'expired WHERE id IN (SELECT id FROM chosen)')}
 UNION ALL ${countRow('released', 'released')}
 UNION ALL ${countRow('failed', 'failed')}
-UNION ALL ${countRow('notified', '(SELECT NULL::bigint AS task_type_id FROM notified) AS sent')}`;
+UNION ALL ${countRow('notified', '(SELECT NULL::bigint AS task_type_id FROM notified) AS sent')}${rows}`;
+
+const CLAIM = claimStatement();
+
+/**
+ * An exchange with completions and no failure, in one statement (so one round trip and one
+ * implicit transaction): the held leases of $8 (a JSON list of {id, lease_id, result}, the
+ * result as JSON text) are completed, then the claim runs as CLAIM does with $1 to $7; rows of
+ * kind `completed` give each completed task's id, type and lease.
+ */
+const COMPLETE_AND_CLAIM = claimStatement({
+  before: `input AS MATERIALIZED (SELECT * FROM json_to_recordset($8::text::json) AS v(id bigint, lease_id text, result text)),
+  completed AS (
+    UPDATE task_list t SET status = 'completed', result = v.result, completed_at = $3, updated_at = $3, lease_expires_at = NULL
+      FROM input v WHERE t.id = v.id AND t.status = 'running' AND t.lease_id = v.lease_id AND t.worker_id = $5
+    RETURNING t.id, t.task_type_id, t.lease_id),
+  `,
+  settling: 'SELECT id FROM input',
+  rows: `
+UNION ALL ${countRow('completed', 'completed', ['id', 'task_type_id', 'lease_id'])}`,
+});
 
 /** What a statement that ends expired leases did, from its rows of kind released, reclaimed and failed. */
 function expiredOf(rows: { kind: string; task_type_id: number }[]): ExpiredLeases {
@@ -131,52 +156,97 @@ export async function claimTasks(db: Queryable, request: ClaimRequest, origin: s
 const COMPLETE_MANY = `UPDATE task_list t SET status = 'completed', result = v.result, completed_at = $2, updated_at = $2, lease_expires_at = NULL
     FROM json_to_recordset($1::text::json) AS v(id bigint, lease_id text, result text)
    WHERE t.id = v.id AND t.status = 'running' AND t.lease_id = v.lease_id AND t.worker_id = $3
-  RETURNING t.id, t.task_type_id, v.lease_id`;
+  RETURNING t.id, t.task_type_id, t.lease_id`;
 
-/** Settles each of `request.settle`, refusals kept as outcomes, then claims when `limit` > 0; run inside one transaction. */
-export async function exchange(tx: Queryable, request: ExchangeRequest, origin: string): Promise<Exchanged & { expired: ExpiredLeases }> {
-  const lease = (settlement: Settlement): Lease => ({ worker_id: request.worker_id, lease_id: settlement.lease_id });
-  const refused = (settlement: Settlement, error: unknown): SettleOutcome => {
-    if (error instanceof DomainError) return { task_id: settlement.task_id, error };
-    throw error;
-  };
-  // Completions go in one statement; a lease PostgreSQL cannot store is held by no one.
-  const completions = request.settle.filter((settlement) => settlement.outcome === 'completed');
-  const storable = unstorable(request.worker_id) ? [] : completions.filter((settlement) => !unstorable(settlement.lease_id));
-  /** The type of each task completed, by `id lease_id`. */
-  const done = new Map<string, number>();
-  const key = (id: number | string, leaseId: string) => `${id} ${leaseId}`;
-  const completing =
-    storable.length === 0
-      ? Promise.resolve([])
-      : tx.query<{ id: string | number; task_type_id: number; lease_id: string }>(COMPLETE_MANY, [
-          JSON.stringify(storable.map((settlement) => ({ id: settlement.task_id, lease_id: settlement.lease_id, result: json(settlement.result) }))),
-          nowIso(),
+type ExchangeWrite = Exchanged & { expired: ExpiredLeases };
+
+/**
+ * Settles each of `request.settle`, refusals kept as outcomes, then claims when `limit` > 0, all
+ * in one transaction: completions alone go with the claim in one statement (COMPLETE_AND_CLAIM);
+ * with failures to settle, one statement after another in a transaction.
+ */
+export async function exchange(db: PgClient, request: ExchangeRequest, origin: string): Promise<ExchangeWrite> {
+  refuseNul({ worker_id: request.worker_id });
+  if (request.settle.some((settlement) => settlement.outcome === 'failed')) return db.transaction((tx) => settleThenClaim(tx, request, origin));
+  const now = nowIso();
+  const input = completionsInput(request);
+  const rows =
+    request.limit > 0
+      ? await db.query<{ kind: string; id: number; task_type_id: number; lease_id: string }>(COMPLETE_AND_CLAIM, [
+          ...filterParams(request),
+          now,
+          request.limit,
           request.worker_id,
-        ]);
-  // With no failure to settle in between, the claim goes out right behind the completions, on the
-  // same connection and in the same transaction: one round trip for both.
-  const pipelined = request.limit > 0 && !request.settle.some((settlement) => settlement.outcome === 'failed');
-  const [rows, claimedEarly] = await Promise.all([completing, pipelined ? claimTasks(tx, request, origin) : undefined]);
-  for (const row of rows) done.set(key(row.id, row.lease_id), row.task_type_id);
+          addSeconds(now, request.lease_seconds),
+          origin,
+          input,
+        ])
+      : input === null
+        ? []
+        : (await db.query<{ id: number; task_type_id: number; lease_id: string }>(COMPLETE_MANY, [input, now, request.worker_id])).map((row) => ({ kind: 'completed', ...row }));
+  const settled = await settledOutcomes(db, request, rows.filter((row) => row.kind === 'completed'));
+  const tasks = rows
+    .filter((row) => row.kind === 'claimed')
+    .map(({ kind: _kind, ...task }) => toTask(task))
+    .sort(claimOrder);
+  return { settled, tasks, expired: expiredOf(rows) };
+}
+
+/** The completions of an exchange as COMPLETE_MANY and COMPLETE_AND_CLAIM read them, or null for none; a lease PostgreSQL cannot store is held by no one. */
+function completionsInput(request: ExchangeRequest): string | null {
+  if (unstorable(request.worker_id)) return null;
+  const values = request.settle.flatMap((settlement) =>
+    settlement.outcome === 'completed' && !unstorable(settlement.lease_id)
+      ? [{ id: settlement.task_id, lease_id: settlement.lease_id, result: json(settlement.result) }]
+      : [],
+  );
+  return values.length ? JSON.stringify(values) : null;
+}
+
+/**
+ * The outcome of each completion of `request`, in order, from the rows of those completed (id,
+ * type, lease); why not for the others: each is looked up (LeaseLostError, NotFoundError). The
+ * same task twice finds it completed the second time.
+ */
+async function settledOutcomes(db: Queryable, request: ExchangeRequest, completed: { id: number; task_type_id: number; lease_id: string }[]): Promise<SettleOutcome[]> {
+  const key = (id: number | string, leaseId: string) => `${id} ${leaseId}`;
+  const done = new Map(completed.map((row) => [key(row.id, row.lease_id), row.task_type_id]));
+  const settled: SettleOutcome[] = [];
+  for (const settlement of request.settle) {
+    if (settlement.outcome !== 'completed') continue;
+    const taskTypeId = done.get(key(settlement.task_id, settlement.lease_id));
+    done.delete(key(settlement.task_id, settlement.lease_id));
+    if (taskTypeId !== undefined) settled.push({ task_id: settlement.task_id, task_type_id: taskTypeId, status: 'completed' });
+    else settled.push(await leaseLost(db, settlement.task_id, { worker_id: request.worker_id, lease_id: settlement.lease_id }).catch((error: unknown) => refusal(settlement, error)));
+  }
+  return settled;
+}
+
+/** A settlement refused with a domain error, as an outcome; any other error is thrown. */
+function refusal(settlement: Settlement, error: unknown): SettleOutcome {
+  if (error instanceof DomainError) return { task_id: settlement.task_id, error };
+  throw error;
+}
+
+/** The exchange with failures to settle: completions, failures in order, then the claim, inside the caller's transaction. */
+async function settleThenClaim(tx: Queryable, request: ExchangeRequest, origin: string): Promise<ExchangeWrite> {
+  const input = completionsInput(request);
+  const completed = input === null ? [] : await tx.query<{ id: number; task_type_id: number; lease_id: string }>(COMPLETE_MANY, [input, nowIso(), request.worker_id]);
+  const completions = await settledOutcomes(tx, request, completed);
   const settled: SettleOutcome[] = [];
   for (const settlement of request.settle) {
     if (settlement.outcome === 'completed') {
-      const taskTypeId = done.get(key(settlement.task_id, settlement.lease_id));
-      // Settled once: the same task again in this exchange finds it completed.
-      done.delete(key(settlement.task_id, settlement.lease_id));
-      if (taskTypeId !== undefined) settled.push({ task_id: settlement.task_id, task_type_id: taskTypeId, status: 'completed' });
-      else settled.push(await leaseLost(tx, settlement.task_id, lease(settlement)).catch((error: unknown) => refused(settlement, error)));
+      settled.push(completions.shift()!);
       continue;
     }
     try {
-      const task = await failTask(tx, settlement.task_id, lease(settlement), settlement.error_message, settlement.retry, origin);
+      const lease = { worker_id: request.worker_id, lease_id: settlement.lease_id };
+      const task = await failTask(tx, settlement.task_id, lease, settlement.error_message, settlement.retry, origin);
       settled.push({ task_id: task.id, task_type_id: task.task_type_id, status: task.status });
     } catch (error) {
-      settled.push(refused(settlement, error));
+      settled.push(refusal(settlement, error));
     }
   }
-  if (claimedEarly) return { settled, ...claimedEarly };
   if (request.limit <= 0) return { settled, tasks: [], expired: { released: new Map(), failed: new Map() } };
   return { settled, ...(await claimTasks(tx, request, origin)) };
 }

@@ -296,7 +296,7 @@ export class PostgresTaskStore extends StoreSignals implements TaskStore {
     return claimed;
   }
   async exchange(...args: Args<'exchange'>) {
-    const { settled, tasks: claimed, expired } = await this.write((db) => db.transaction((tx) => queue.exchange(tx, ...args, this.origin)));
+    const { settled, tasks: claimed, expired } = await this.write((db) => queue.exchange(db, ...args, this.origin));
     this.expired(expired);
     this.events.settled(settled);
     this.events.task('claimed', claimed);
