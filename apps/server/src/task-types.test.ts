@@ -160,3 +160,49 @@ describe('DELETE /api/task-types/{task_type_id}', () => {
     expect(res.body).toEqual({ detail: 'Task type 999 not found' });
   });
 });
+
+describe('task types by name', () => {
+  const schema = { type: 'object', properties: { to: { type: 'string' } }, required: ['to'] };
+
+  it('PUT /api/task-types/by-name/{name} registers a new name (201), then answers 200 leaving a matching type as it is', async () => {
+    const path = `/api/task-types/by-name/${encodeURIComponent('send email')}`;
+    const first = await server.request('PUT', path, { parameters_schema: schema, max_attempts: 4 });
+    expect(first.status, first.text).toBe(201);
+    expect(first.body).toMatchObject({ name: 'send email', parameters_schema: schema, max_attempts: 4, is_active: true, updated_at: null });
+
+    const again = await server.request('PUT', path, { parameters_schema: schema, max_attempts: 4 });
+    expect(again.status).toBe(200);
+    expect(again.body).toEqual(first.body);
+
+    const changed = await server.request('PUT', path, { parameters_schema: { type: 'object' } });
+    expect(changed.status).toBe(200);
+    expect(changed.body).toMatchObject({ id: first.body.id, parameters_schema: { type: 'object' }, max_attempts: 4, updated_at: expect.stringMatching(ISO_UTC) });
+
+    const invalid = await server.request('PUT', path, { parameters_schema: { type: 'no such type' } });
+    expect(invalid.status).toBe(422);
+    // A name of 255 characters, far longer once percent-encoded, and one longer than 255 once decoded.
+    const long = 'é'.repeat(255);
+    expect((await server.request('PUT', `/api/task-types/by-name/${encodeURIComponent(long)}`, {})).status).toBe(201);
+    expect((await server.request('GET', `/api/task-types/by-name/${encodeURIComponent(long)}`)).body.name).toBe(long);
+    expect((await server.request('PUT', `/api/task-types/by-name/${encodeURIComponent(long + 'e')}`, {})).status).toBe(422);
+  });
+
+  it('GET /api/task-types/by-name/{name} answers the type, or 404 naming it', async () => {
+    const created = await server.request('POST', '/api/task-types', { name: 'by/name lookup' });
+    const found = await server.request('GET', `/api/task-types/by-name/${encodeURIComponent('by/name lookup')}`);
+    expect(found.status).toBe(200);
+    expect(found.body).toEqual(created.body);
+    const missing = await server.request('GET', '/api/task-types/by-name/nobody');
+    expect(missing.status).toBe(404);
+    expect(missing.body).toEqual({ detail: "Task type 'nobody' not found" });
+  });
+
+  it('are the same operations over tRPC', async () => {
+    const declared = await server.request('POST', '/trpc/taskTypes.declare', { name: 'declared over trpc', metadata: { team: 'mail' } });
+    expect(declared.status).toBe(200);
+    expect(declared.body.result.data).toMatchObject({ name: 'declared over trpc', metadata: { team: 'mail' } });
+    const input = encodeURIComponent(JSON.stringify({ name: 'declared over trpc' }));
+    const found = await server.request('GET', `/trpc/taskTypes.getByName?input=${input}`);
+    expect(found.body.result.data).toEqual(declared.body.result.data);
+  });
+});

@@ -124,6 +124,19 @@ export const TaskTypeCreateInput = z.object({
   ...RetryPolicyFields,
 });
 
+/**
+ * A name as a REST path parameter: percent-encoded there, so up to 9 characters of the URL per
+ * character of the name; checked as a Name once decoded (see pathName).
+ */
+const NameInPath = z.string().min(1, 'must not be empty').max(255 * 9).meta({ description: 'The task type’s name, percent-encoded in the URL.' });
+
+export const TaskTypeNameInput = z.object({ name: NameInPath });
+
+export const TaskTypeDeclareInput = TaskTypeCreateInput.extend({ name: NameInPath });
+
+/** A name that came as a path parameter, once decoded. */
+export const DecodedName = z.object({ name: Name });
+
 export const TaskTypeListInput = z.object({
   include_inactive: urlBoolean().default(false).meta({ description: 'Include inactive task types.' }),
 });

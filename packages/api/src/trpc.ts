@@ -1,10 +1,11 @@
 import { DomainError, type TaskStore } from '@prismq/db';
-import { initTRPC, type TRPCError } from '@trpc/server';
+import { initTRPC, TRPCError } from '@trpc/server';
 import { TRPC_ERROR_CODES_BY_KEY, type TRPC_ERROR_CODE_KEY } from '@trpc/server/rpc';
 import type { OpenApiMeta } from 'trpc-to-openapi';
 import { refusal, type Access, type Auth } from './auth.js';
 import type { LongPollLimiter } from './queue/claim.js';
 import { detailOf, fromDomainError, httpStatusOf, summarize, type Detail, type FieldLocator } from './errors.js';
+import { DecodedName } from './schemas.js';
 
 export interface Context {
   store: TaskStore;
@@ -111,3 +112,23 @@ const authorize = t.middleware(({ ctx, meta, next }) => {
 export const router = t.router;
 export const publicProcedure = t.procedure.use(authorize).use(domainErrors);
 export const createCallerFactory = t.createCallerFactory;
+
+/**
+ * A name sent as a path parameter (TaskTypeNameInput): REST gives it as it stands in the URL,
+ * percent-encoded (the REST adapter does not decode it), tRPC as JSON. Once decoded it must be a
+ * Name (a ZodError, so 422, otherwise); text that is not valid percent-encoding is taken as it
+ * stands.
+ */
+export function pathName(ctx: Pick<Context, 'transport'>, text: string): string {
+  let name = text;
+  if (ctx.transport === 'rest') {
+    try {
+      name = decodeURIComponent(text);
+    } catch {
+      // as it stands
+    }
+  }
+  const checked = DecodedName.safeParse({ name });
+  if (!checked.success) throw new TRPCError({ code: 'BAD_REQUEST', message: 'Input validation failed', cause: checked.error });
+  return checked.data.name;
+}

@@ -26,6 +26,7 @@ export class InvalidStateError extends DomainError {
 }
 
 export const taskTypeNotFound = (id: number) => new NotFoundError(`Task type ${id} not found`);
+export const taskTypeNamedNotFound = (name: string) => new NotFoundError(`Task type '${name}' not found`);
 export const taskNotFound = (id: number) => new NotFoundError(`Task ${id} not found`);
 
 /**

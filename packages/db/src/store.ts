@@ -15,6 +15,12 @@ export interface TaskTypeCreate extends RetryPolicy {
   metadata?: JsonObject | undefined;
 }
 
+/** What a declaration did: the type as it now is, and whether it was registered by it. */
+export interface DeclaredTaskType {
+  type: TaskType;
+  created: boolean;
+}
+
 export interface TaskTypeUpdate extends RetryPolicy {
   description?: string | null | undefined;
   parameters_schema?: JsonObject | undefined;
@@ -159,6 +165,13 @@ export interface TaskTypeStore {
   /** Ordered by name; inactive types only when asked for. */
   listTaskTypes(filter: TaskTypeFilter): Promise<TaskType[]>;
   getTaskType(id: number): Promise<TaskType>;
+  /** The type of that name, active or not (NotFoundError when there is none). */
+  getTaskTypeByName(name: string): Promise<TaskType>;
+  /**
+   * Registers the type under its name, or brings the type of that name in line with the fields
+   * given (see rules/declare.ts): idempotent, so a service may declare its types at every start.
+   */
+  declareTaskType(input: TaskTypeCreate): Promise<DeclaredTaskType>;
   /** Partial update: absent fields keep their value; `updated_at` is always set. */
   updateTaskType(id: number, patch: TaskTypeUpdate): Promise<TaskType>;
   /** Soft delete: the type stays, marked inactive, and takes no new tasks. */

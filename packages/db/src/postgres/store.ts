@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { declareTaskType } from '../declare.js';
 import { StorageError } from '../errors.js';
 import { StoreSignals, type ExpiredLeases } from '../events.js';
 import { ParameterValidator } from '../parameters.js';
@@ -219,6 +220,12 @@ export class PostgresTaskStore extends StoreSignals implements TaskStore {
   }
   async getTaskType(...args: Args<'getTaskType'>) {
     return this.learn(await this.read((db) => taskTypes.getTaskType(db, ...args)));
+  }
+  async declareTaskType(...args: Args<'declareTaskType'>) {
+    return declareTaskType(this, ...args);
+  }
+  async getTaskTypeByName(...args: Args<'getTaskTypeByName'>) {
+    return this.learn(await this.read((db) => taskTypes.getTaskTypeByName(db, ...args)));
   }
   async updateTaskType(...args: Args<'updateTaskType'>) {
     await this.validation.checkSchema(args[1].parameters_schema);

@@ -1,9 +1,9 @@
-import { ConflictError, taskTypeNotFound } from '../errors.js';
+import { ConflictError, taskTypeNamedNotFound, taskTypeNotFound } from '../errors.js';
 import { checkRetryPolicy, newTaskType } from '../rules/index.js';
 import type { TaskTypeCreate, TaskTypeFilter, TaskTypeUpdate } from '../store.js';
 import type { TaskType } from '../types.js';
 import type { PgClient, Queryable } from './client.js';
-import { refuseNul } from './storage.js';
+import { refuseNul, unstorable } from './storage.js';
 import { json, nowIso, setClause, toTaskType, withoutUndefined } from './util.js';
 
 /** The caller has checked `parameters_schema`, before the write and off the main thread (see ParameterValidator). */
@@ -45,6 +45,13 @@ export async function typesByIds(db: Queryable, ids: Iterable<number>, lock = fa
     [JSON.stringify([...new Set(ids)])],
   );
   return new Map(rows.map(toTaskType).map((type) => [type.id, type]));
+}
+
+export async function getTaskTypeByName(db: Queryable, name: string): Promise<TaskType> {
+  // A name PostgreSQL cannot store names no type.
+  const [row] = unstorable(name) ? [] : await db.query('SELECT * FROM task_types WHERE name = $1', [name]);
+  if (!row) throw taskTypeNamedNotFound(name);
+  return toTaskType(row);
 }
 
 export async function getTaskType(db: Queryable, id: number): Promise<TaskType> {

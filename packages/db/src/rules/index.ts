@@ -1,5 +1,6 @@
 /** The rules of the queue that do not depend on an engine: pure functions both engines call. */
 export * from './backoff.js';
+export * from './declare.js';
 export * from './defaults.js';
 export * from './limits.js';
 export * from './order.js';

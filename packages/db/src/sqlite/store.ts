@@ -1,4 +1,5 @@
 import { sql } from 'drizzle-orm';
+import { declareTaskType } from '../declare.js';
 import type { StorageError } from '../errors.js';
 import { StoreSignals, type ExpiredLeases } from '../events.js';
 import { ParameterValidator } from '../parameters.js';
@@ -158,6 +159,12 @@ export class SqliteTaskStore extends StoreSignals implements TaskStore {
   }
   async getTaskType(...args: Args<'getTaskType'>) {
     return this.read(() => taskTypes.getTaskType(this.db, ...args));
+  }
+  async declareTaskType(...args: Args<'declareTaskType'>) {
+    return declareTaskType(this, ...args);
+  }
+  async getTaskTypeByName(...args: Args<'getTaskTypeByName'>) {
+    return this.read(() => taskTypes.getTaskTypeByName(this.db, ...args));
   }
   async updateTaskType(...args: Args<'updateTaskType'>) {
     await this.validation.checkSchema(args[1].parameters_schema);

@@ -1,5 +1,5 @@
 import { asc, eq } from 'drizzle-orm';
-import { ConflictError, taskTypeNotFound } from '../errors.js';
+import { ConflictError, taskTypeNamedNotFound, taskTypeNotFound } from '../errors.js';
 import { checkRetryPolicy, newTaskType } from '../rules/index.js';
 import { taskTypes } from '../schema.js';
 import type { TaskTypeCreate, TaskTypeFilter, TaskTypeUpdate } from '../store.js';
@@ -34,6 +34,12 @@ export function listTaskTypes(db: SqliteDb, filter: TaskTypeFilter): TaskType[] 
   const query = db.select().from(taskTypes);
   const filtered = filter.include_inactive ? query : query.where(eq(taskTypes.is_active, true));
   return filtered.orderBy(asc(taskTypes.name)).all();
+}
+
+export function getTaskTypeByName(db: SqliteDb, name: string): TaskType {
+  const row = db.select().from(taskTypes).where(eq(taskTypes.name, name)).get();
+  if (!row) throw taskTypeNamedNotFound(name);
+  return row;
 }
 
 export function getTaskType(db: SqliteDb, id: number): TaskType {
