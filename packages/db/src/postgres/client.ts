@@ -40,6 +40,10 @@ export function connect(url: string, options: PgClientOptions = {}): PgClient {
     max: options.poolSize ?? 10,
     connect_timeout: options.connectTimeoutSeconds ?? 10,
     idle_timeout: 60,
+    // Between attempts to connect after failures: 50 ms doubling to at most a second, with
+    // jitter. The driver's own backoff grows to 20 s, so that a server back after a short outage
+    // stayed unreachable here for up to 20 s more.
+    backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 1) * (0.5 + Math.random() / 2),
     // Our statements are fixed text: each is prepared once per connection.
     prepare: true,
     onnotice: () => {},
