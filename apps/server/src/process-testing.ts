@@ -197,7 +197,8 @@ export function readCpuMs(pid: number | undefined): number {
   }
 }
 
-async function freePort(): Promise<number> {
+/** A port free on 127.0.0.1 a moment ago (for the benchmark's own servers too). */
+export async function freePort(): Promise<number> {
   const probe = createServer();
   probe.listen(0, '127.0.0.1');
   await once(probe, 'listening');

@@ -131,22 +131,23 @@ function expiredOf(rows: { kind: string; task_type_id: number }[]): ExpiredLease
   };
 }
 
-export async function claimTasks(db: Queryable, request: ClaimRequest, origin: string): Promise<{ tasks: Task[]; expired: ExpiredLeases }> {
-  refuseNul({ worker_id: request.worker_id });
+/** CLAIM's parameters $1 to $7 (COMPLETE_AND_CLAIM's too). */
+function claimParams(request: ClaimRequest, origin: string): unknown[] {
   const now = nowIso();
-  const rows = await db.query<{ kind: string; task_type_id: number }>(CLAIM, [
-    ...filterParams(request),
-    now,
-    request.limit,
-    request.worker_id,
-    addSeconds(now, request.lease_seconds),
-    origin,
-  ]);
-  const tasks = rows
+  return [...filterParams(request), now, request.limit, request.worker_id, addSeconds(now, request.lease_seconds), origin];
+}
+
+/** The tasks a claim leased, from its rows of kind `claimed`, in claim order. */
+const claimedOf = (rows: { kind: string }[]): Task[] =>
+  rows
     .filter((row) => row.kind === 'claimed')
     .map(({ kind: _kind, ...task }) => toTask(task))
     .sort(claimOrder);
-  return { tasks, expired: expiredOf(rows) };
+
+export async function claimTasks(db: Queryable, request: ClaimRequest, origin: string): Promise<{ tasks: Task[]; expired: ExpiredLeases }> {
+  refuseNul({ worker_id: request.worker_id });
+  const rows = await db.query<{ kind: string; task_type_id: number }>(CLAIM, claimParams(request, origin));
+  return { tasks: claimedOf(rows), expired: expiredOf(rows) };
 }
 
 /**
@@ -168,28 +169,15 @@ type ExchangeWrite = Exchanged & { expired: ExpiredLeases };
 export async function exchange(db: PgClient, request: ExchangeRequest, origin: string): Promise<ExchangeWrite> {
   refuseNul({ worker_id: request.worker_id });
   if (request.settle.some((settlement) => settlement.outcome === 'failed')) return db.transaction((tx) => settleThenClaim(tx, request, origin));
-  const now = nowIso();
   const input = completionsInput(request);
   const rows =
     request.limit > 0
-      ? await db.query<{ kind: string; id: number; task_type_id: number; lease_id: string }>(COMPLETE_AND_CLAIM, [
-          ...filterParams(request),
-          now,
-          request.limit,
-          request.worker_id,
-          addSeconds(now, request.lease_seconds),
-          origin,
-          input,
-        ])
+      ? await db.query<{ kind: string; id: number; task_type_id: number; lease_id: string }>(COMPLETE_AND_CLAIM, [...claimParams(request, origin), input])
       : input === null
         ? []
-        : (await db.query<{ id: number; task_type_id: number; lease_id: string }>(COMPLETE_MANY, [input, now, request.worker_id])).map((row) => ({ kind: 'completed', ...row }));
+        : (await db.query<{ id: number; task_type_id: number; lease_id: string }>(COMPLETE_MANY, [input, nowIso(), request.worker_id])).map((row) => ({ kind: 'completed', ...row }));
   const settled = await settledOutcomes(db, request, rows.filter((row) => row.kind === 'completed'));
-  const tasks = rows
-    .filter((row) => row.kind === 'claimed')
-    .map(({ kind: _kind, ...task }) => toTask(task))
-    .sort(claimOrder);
-  return { settled, tasks, expired: expiredOf(rows) };
+  return { settled, tasks: claimedOf(rows), expired: expiredOf(rows) };
 }
 
 /** The completions of an exchange as COMPLETE_MANY and COMPLETE_AND_CLAIM read them, or null for none; a lease PostgreSQL cannot store is held by no one. */

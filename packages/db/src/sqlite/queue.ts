@@ -46,6 +46,9 @@ export const claimSql = (typeCount: number) => `UPDATE task_list
 /** A held lease: the task, running, leased to the worker under the lease id. */
 const HELD = `id = @id AND status = 'running' AND lease_id = @lease_id AND worker_id = @worker_id`;
 const EXPIRED = `status = 'running' AND lease_expires_at <= @now`;
+/** Completes a held lease with @result at @now. */
+const COMPLETE = `UPDATE task_list SET status = 'completed', result = @result, completed_at = @now, updated_at = @now, lease_expires_at = NULL
+  WHERE ${HELD}`;
 
 /**
  * The queue's statements, written in SQL and run on better-sqlite3 directly: they run for every
@@ -83,14 +86,10 @@ const statements = preparedPer((db: SqliteDb) => {
     heartbeat: client.prepare<[{ id: number; lease_id: string; worker_id: string; now: string; lease_expires_at: string }], object>(
       `UPDATE task_list SET lease_expires_at = @lease_expires_at, updated_at = @now WHERE ${HELD} RETURNING *`,
     ),
-    complete: client.prepare<[Held & { now: string; result: string | null }], object>(
-      `UPDATE task_list SET status = 'completed', result = @result, completed_at = @now, updated_at = @now, lease_expires_at = NULL
-        WHERE ${HELD} RETURNING *`,
-    ),
+    complete: client.prepare<[Held & { now: string; result: string | null }], object>(`${COMPLETE} RETURNING *`),
     /** The same, answering only what an exchange reports. */
     completeLean: client.prepare<[Held & { now: string; result: string | null }], { id: number; task_type_id: number; status: TaskStatus }>(
-      `UPDATE task_list SET status = 'completed', result = @result, completed_at = @now, updated_at = @now, lease_expires_at = NULL
-        WHERE ${HELD} RETURNING id, task_type_id, status`,
+      `${COMPLETE} RETURNING id, task_type_id, status`,
     ),
   };
 });
