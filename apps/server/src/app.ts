@@ -320,7 +320,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       Object.keys(item as object).map((method) => `${method.toUpperCase()} /api${path.replace(/\{\w+\}/g, '{id}')}`),
     ),
   );
-  registerMetrics(app, store, restRoutes);
+  registerMetrics(app, store, restRoutes, longPolls);
 
   return app;
 }

@@ -1,4 +1,5 @@
 import type { TaskEvent, TaskStore } from '@prismq/db';
+import type { LongPollLimiter } from '@prismq/api';
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
@@ -22,7 +23,12 @@ export function routeLabel(method: string, url: string, routePattern: string | u
  * Prometheus metrics at /metrics: HTTP requests by route and status, tasks by what happened to
  * them and by type, queue depth by type and status, and the process's own metrics.
  */
-export function registerMetrics(app: FastifyInstance, store: TaskStore, restRoutes: Set<string>): Registry {
+export function registerMetrics(
+  app: FastifyInstance,
+  store: TaskStore,
+  restRoutes: Set<string>,
+  longPolls: LongPollLimiter,
+): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 
@@ -81,6 +87,15 @@ export function registerMetrics(app: FastifyInstance, store: TaskStore, restRout
     async collect() {
       this.reset();
       for (const { task_type, status, count } of await store.countTasks()) this.set({ task_type, status }, count);
+    },
+  });
+
+  new Gauge({
+    name: 'prismq_claims_waiting',
+    help: `Claims and exchanges waiting for tasks now (wait_seconds), on this server; at most ${longPolls.max}.`,
+    registers: [registry],
+    collect() {
+      this.set(longPolls.count);
     },
   });
 

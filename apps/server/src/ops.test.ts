@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startTestServer, testEngine, type TestServer } from './testing.js';
 
 let server: TestServer;
@@ -110,11 +110,9 @@ describe('limits', () => {
     try {
       const type = (await s.request('POST', '/api/task-types', { name: 'capped' })).body;
       const waiting = [1, 2].map((i) => s.request('POST', '/api/tasks/claim', { worker_id: `w${i}`, task_type_ids: [type.id], wait_seconds: 5 }));
-      // Poll until both are waiting: a third then gets 429, and a claim without waiting still works.
-      let third;
-      const deadline = Date.now() + 5000;
-      do third = await s.request('POST', '/api/tasks/claim', { worker_id: 'w3', task_type_ids: [type.id], wait_seconds: 5 });
-      while (third.status === 200 && Date.now() < deadline);
+      // Once both are waiting (the gauge says so), a third gets 429, and a claim without waiting still works.
+      await vi.waitFor(async () => expect((await s.request('GET', '/metrics')).text).toMatch(/^prismq_claims_waiting 2$/m), { timeout: 5000 });
+      const third = await s.request('POST', '/api/tasks/claim', { worker_id: 'w3', task_type_ids: [type.id], wait_seconds: 5 });
       expect(third.status).toBe(429);
       expect(third.body.detail).toMatch(/Too many claims are waiting/);
       expect((await s.request('POST', '/api/tasks/claim', { worker_id: 'w4', task_type_ids: [type.id] })).status).toBe(200);

@@ -10,6 +10,11 @@ export class LongPollLimiter {
   private waiting = 0;
   constructor(readonly max: number) {}
 
+  /** The claims waiting now. */
+  get count(): number {
+    return this.waiting;
+  }
+
   /** Runs `wait` if a slot is free; 429 (TOO_MANY_REQUESTS) otherwise. */
   async run<T>(wait: () => Promise<T>): Promise<T> {
     if (this.waiting >= this.max) {
