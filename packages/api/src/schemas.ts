@@ -176,6 +176,8 @@ export const Task = z
     lease_id: z.string().nullable().meta({ description: 'Fencing token of the current or last claim.' }),
     lease_expires_at: IsoTime.nullable(),
     idempotency_key: z.string().nullable(),
+    progress: z.number().nullable().meta({ description: 'How far the current or last attempt got, 0 to 100, as its worker last reported.' }),
+    progress_message: z.string().nullable().meta({ description: 'What the worker said with that progress.' }),
   })
   .meta({ id: 'Task' });
 

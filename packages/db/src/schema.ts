@@ -6,6 +6,8 @@ import {
   DEFAULT_MAX_ATTEMPTS,
   DEFAULT_RETRY_BASE_SECONDS,
   DEFAULT_RETRY_MAX_SECONDS,
+  ATTEMPT_OUTCOMES,
+  TASK_CHANGE_KINDS,
   TASK_STATUSES,
   type JsonObject,
   type TokenScope,
@@ -58,9 +60,80 @@ export const taskList = sqliteTable(
     lease_id: text('lease_id'),
     lease_expires_at: text('lease_expires_at'),
     idempotency_key: text('idempotency_key'),
+    /** 0 to 100: how far the current or last attempt got, as its worker last reported. Cleared by a claim. */
+    progress: real('progress'),
+    /** What the worker said with that progress. */
+    progress_message: text('progress_message'),
   },
   (t) => taskListIndexes(t, index, uniqueIndex),
 );
+
+/**
+ * Every attempt of every task: one row per claim, written and closed by triggers on task_list
+ * (migration 0006) in the transaction of the claim, heartbeat or settlement, whichever path made
+ * it. Deleted with its task.
+ */
+export const taskAttempts = sqliteTable(
+  'task_attempts',
+  {
+    /** Assigned by the database; orders a task's attempts. */
+    id: integer('id').primaryKey(),
+    /** The task. */
+    task_id: integer('task_id')
+      .notNull()
+      .references(() => taskList.id, { onDelete: 'cascade' }),
+    /** The task's attempt count when claimed. */
+    attempt: integer('attempt').notNull(),
+    /** The worker that claimed it. */
+    worker_id: text('worker_id'),
+    /** The claim's fencing token: how the triggers find the attempt a change of the task belongs to. */
+    lease_id: text('lease_id').notNull(),
+    /** When it was claimed. */
+    claimed_at: text('claimed_at').notNull(),
+    /** Heartbeats during it. */
+    heartbeats: integer('heartbeats').notNull().default(0),
+    /** The last progress reported (0 to 100). */
+    progress: real('progress'),
+    /** What the worker said with it. */
+    progress_message: text('progress_message'),
+    /** When it ended. */
+    finished_at: text('finished_at'),
+    /** completed, failed, lease_expired or cancelled. */
+    outcome: text('outcome', { enum: ATTEMPT_OUTCOMES }),
+    /** Why it failed. */
+    error_message: text('error_message'),
+  },
+  (t) => [index('task_attempts_task_idx').on(t.task_id, t.lease_id)],
+);
+
+/**
+ * The log of what happened to tasks, appended by triggers on task_list (migration 0006) in the
+ * transaction of every write: live events and waits for results read it after the last id they
+ * saw. Ids are never reused (AUTOINCREMENT) and, with one writer at a time, in commit order.
+ * Kept for EVENT_RETENTION, whatever becomes of the tasks.
+ */
+export const taskEvents = sqliteTable('task_events', {
+  /** Position in the log. */
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  /** The task (not a foreign key: the log outlives deleted tasks). */
+  task_id: integer('task_id').notNull(),
+  /** Its type. */
+  task_type_id: integer('task_type_id').notNull(),
+  /** What happened (see TASK_CHANGE_KINDS). */
+  kind: text('kind', { enum: TASK_CHANGE_KINDS }).notNull(),
+  /** When. */
+  at: text('at').notNull(),
+  /** The task's status after it. */
+  status: text('status', { enum: TASK_STATUSES }).notNull(),
+  /** The task's attempt count after it. */
+  attempt: integer('attempt').notNull(),
+  /** The worker concerned, if any. */
+  worker_id: text('worker_id'),
+  /** Reported progress, for `progress`. */
+  progress: real('progress'),
+  /** The progress message, or the error of a failed attempt. */
+  message: text('message'),
+});
 
 
 /**

@@ -19,7 +19,7 @@ forEachEngine((engine) => {
       expect(created).toBe(true);
       // Not yet run, claimed, updated or finished.
       const untouched = { result: null, error_message: null, updated_at: null, started_at: null, completed_at: null, attempts: 0 };
-      const unleased = { worker_id: null, lease_id: null, lease_expires_at: null };
+      const unleased = { worker_id: null, lease_id: null, lease_expires_at: null, progress: null, progress_message: null };
       expect(task).toEqual({
         ...given,
         ...untouched,

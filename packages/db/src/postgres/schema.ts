@@ -15,9 +15,11 @@ import { sql } from 'drizzle-orm';
 import { bigint, boolean, check, customType, doublePrecision, index, integer, pgTable, primaryKey, text, uniqueIndex } from 'drizzle-orm/pg-core';
 import { taskListIndexes } from '../schema-indexes.js';
 import {
+  ATTEMPT_OUTCOMES,
   DEFAULT_MAX_ATTEMPTS,
   DEFAULT_RETRY_BASE_SECONDS,
   DEFAULT_RETRY_MAX_SECONDS,
+  TASK_CHANGE_KINDS,
   TASK_STATUSES,
   type JsonObject,
   type Task,
@@ -112,6 +114,10 @@ export const taskList = pgTable(
     lease_expires_at: isoTime('lease_expires_at'),
     /** Unique per type when given: a second create with it returns the first task. */
     idempotency_key: text('idempotency_key'),
+    /** 0 to 100: how far the current or last attempt got, as its worker last reported. Cleared by a claim. */
+    progress: doublePrecision('progress'),
+    /** What the worker said with that progress. */
+    progress_message: text('progress_message'),
   },
   (t) => [
     check('task_list_status_check', sql`${t.status} IN ('pending', 'running', 'completed', 'failed', 'cancelled')`),
@@ -121,6 +127,96 @@ export const taskList = pgTable(
     index('task_list_pending_due_idx').on(t.task_type_id, t.run_at).where(sql`status = 'pending'`),
   ],
 );
+
+/**
+ * Every attempt of every task: one row per claim, written and closed by a trigger on task_list
+ * (migration 0002) in the transaction of the claim, heartbeat or settlement, whichever path made
+ * it. Deleted with its task.
+ */
+export const taskAttempts = pgTable(
+  'task_attempts',
+  {
+    /** Assigned by the database; orders a task's attempts. */
+    id: id('id').primaryKey().generatedByDefaultAsIdentity(),
+    /** The task. */
+    task_id: id('task_id')
+      .notNull()
+      .references(() => taskList.id, { onDelete: 'cascade' }),
+    /** The task's attempt count when claimed. */
+    attempt: integer('attempt').notNull(),
+    /** The worker that claimed it. */
+    worker_id: text('worker_id'),
+    /** The claim's fencing token: how the trigger finds the attempt a change of the task belongs to. */
+    lease_id: text('lease_id').notNull(),
+    /** When it was claimed. */
+    claimed_at: isoTime('claimed_at').notNull(),
+    /** Heartbeats during it. */
+    heartbeats: integer('heartbeats').notNull().default(0),
+    /** The last progress reported (0 to 100). */
+    progress: doublePrecision('progress'),
+    /** What the worker said with it. */
+    progress_message: text('progress_message'),
+    /** When it ended. */
+    finished_at: isoTime('finished_at'),
+    /** completed, failed, lease_expired or cancelled. */
+    outcome: text('outcome', { enum: ATTEMPT_OUTCOMES }),
+    /** Why it failed. */
+    error_message: text('error_message'),
+  },
+  (t) => [index('task_attempts_task_idx').on(t.task_id, t.lease_id)],
+);
+
+/** A transaction id (xid8): what orders the log of changes in commit order (see taskEvents). */
+const xid8 = customType<{ data: string; driverData: string }>({ dataType: () => 'xid8' });
+
+/**
+ * The log of what happened to tasks, appended by triggers on task_list (migration 0002) in the
+ * transaction of every write. Ids come from a sequence, so they are not in commit order when
+ * writers overlap; the writing transaction's id (`tx`) is what a reader orders by: every row of a
+ * transaction below the oldest one still running is final, so a reader that reads only those,
+ * in (tx, id) order, and resumes after the last it saw, misses none (see ./events.ts).
+ * Kept for EVENT_RETENTION, whatever becomes of the tasks.
+ */
+export const taskEvents = pgTable(
+  'task_events',
+  {
+    /** The transaction that wrote it. */
+    tx: xid8('tx').notNull().default(sql`pg_current_xact_id()`),
+    /** Order within the transaction. */
+    id: id('id').notNull().generatedByDefaultAsIdentity(),
+    /** The task (not a foreign key: the log outlives deleted tasks). */
+    task_id: id('task_id').notNull(),
+    /** Its type. */
+    task_type_id: id('task_type_id').notNull(),
+    /** What happened (see TASK_CHANGE_KINDS). */
+    kind: text('kind', { enum: TASK_CHANGE_KINDS }).notNull(),
+    /** When. */
+    at: isoTime('at').notNull(),
+    /** The task's status after it. */
+    status: text('status', { enum: TASK_STATUSES }).notNull(),
+    /** The task's attempt count after it. */
+    attempt: integer('attempt').notNull(),
+    /** The worker concerned, if any. */
+    worker_id: text('worker_id'),
+    /** Reported progress, for `progress`. */
+    progress: doublePrecision('progress'),
+    /** The progress message, or the error of a failed attempt. */
+    message: text('message'),
+  },
+  (t) => [primaryKey({ columns: [t.tx, t.id] })],
+);
+
+/**
+ * The stores (server replicas) with readers of the log waiting (live events, waits for a result),
+ * each as it last said so: a write that logs changes notifies `prismq_events` only while one is
+ * listed, as claim_listeners does for claims.
+ */
+export const eventListeners = pgTable('event_listeners', {
+  /** The store. */
+  origin: text('origin').primaryKey(),
+  /** When it last said it has readers waiting. */
+  seen_at: isoTime('seen_at').notNull(),
+});
 
 /**
  * How many tasks each type has in each status, as of the latest fold of task_count_deltas
