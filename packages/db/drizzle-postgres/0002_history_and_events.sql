@@ -40,7 +40,9 @@ CREATE INDEX "task_attempts_task_idx" ON "task_attempts" USING btree ("task_id",
 -- Each task's attempts (task_attempts) and the log of what happened to tasks (task_events), kept
 -- by triggers in the transaction of every write to task_list, whichever path made it, by the same
 -- rules as SQLite's (drizzle/0006): inserts and deletes a statement at a time, updates a row at a
--- time (a claim, a heartbeat and a settlement each change a few rows).
+-- time (a claim, a heartbeat and a settlement each change a few rows). The update trigger fires
+-- only for statements that set status, lease_id or lease_expires_at: of those, the one that keeps
+-- a running task running on the same lease is a heartbeat.
 CREATE FUNCTION "task_history_inserted"() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
 	INSERT INTO "task_events" ("task_id", "task_type_id", "kind", "at", "status", "attempt")
@@ -78,7 +80,7 @@ BEGIN
 		-- when the sweep finds its lease expired, with the sweep's 'Lease expired…' message.
 		expired := NEW."error_message" LIKE 'Lease expired%' AND OLD."lease_expires_at" <= NEW."updated_at";
 		IF OLD."status" = 'running' THEN
-			UPDATE "task_attempts" SET "finished_at" = NEW."updated_at",
+			UPDATE "task_attempts" SET "finished_at" = coalesce(NEW."completed_at", NEW."updated_at"),
 					"outcome" = CASE WHEN NEW."status" IN ('completed', 'cancelled') THEN NEW."status" WHEN expired THEN 'lease_expired' ELSE 'failed' END,
 					"error_message" = CASE WHEN NEW."status" IN ('pending', 'failed') THEN NEW."error_message" END
 				WHERE "task_id" = OLD."id" AND "lease_id" = OLD."lease_id" AND "finished_at" IS NULL;
@@ -93,7 +95,7 @@ BEGIN
 				coalesce(NEW."updated_at", to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')),
 				NEW."status", NEW."attempts", NEW."worker_id",
 				CASE WHEN OLD."status" = 'running' AND NEW."status" IN ('pending', 'failed') THEN NEW."error_message" END);
-	ELSIF NEW."status" = 'running' AND OLD."status" = 'running' AND NEW."lease_expires_at" IS DISTINCT FROM OLD."lease_expires_at" THEN
+	ELSIF NEW."status" = 'running' AND OLD."status" = 'running' AND NEW."lease_id" IS NOT DISTINCT FROM OLD."lease_id" THEN
 		-- A heartbeat: the lease extended by the worker holding it, with the progress it reported.
 		UPDATE "task_attempts" SET "heartbeats" = "heartbeats" + 1, "progress" = NEW."progress", "progress_message" = NEW."progress_message"
 			WHERE "task_id" = NEW."id" AND "lease_id" = NEW."lease_id";

@@ -56,7 +56,7 @@ END;--> statement-breakpoint
 -- the sweep finds its lease expired, with the sweep's 'Lease expired…' message.
 CREATE TRIGGER `task_history_status` AFTER UPDATE OF `status` ON `task_list`
 	WHEN NEW.`status` IS NOT OLD.`status` AND NOT (NEW.`lease_id` IS NOT NULL AND NEW.`lease_id` IS NOT OLD.`lease_id`) BEGIN
-	UPDATE `task_attempts` SET `finished_at` = NEW.`updated_at`,
+	UPDATE `task_attempts` SET `finished_at` = coalesce(NEW.`completed_at`, NEW.`updated_at`),
 			`outcome` = CASE
 				WHEN NEW.`status` IN ('completed', 'cancelled') THEN NEW.`status`
 				WHEN NEW.`error_message` LIKE 'Lease expired%' AND OLD.`lease_expires_at` <= NEW.`updated_at` THEN 'lease_expired'

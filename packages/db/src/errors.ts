@@ -76,3 +76,16 @@ export class ValidationError extends DomainError {
     super(problems.map((p) => `${p.path.join('.')}: ${p.message}`).join('; '));
   }
 }
+
+/**
+ * A reader of the log of changes asked for the changes after one that is no longer kept (deleted
+ * by retention, see ChangeLog.deleteChangesBefore) or never was: some changes after it may be
+ * gone, so it cannot resume there without missing them. It should reload what it shows and read
+ * from the end of the log.
+ */
+export class ChangesExpiredError extends DomainError {
+  readonly kind = 'conflict';
+  constructor(readonly after: string) {
+    super(`Change '${after}' is no longer in the log of changes (older than its retention, or never written): the changes after it cannot be told; reload, then follow from now (without a last event id)`);
+  }
+}

@@ -22,5 +22,11 @@ export function taskListIndexes<C, B extends { where(condition: SQL): B }>(t: Co
     index('task_list_type_created_idx').on(t.task_type_id, t.created_at, t.id),
     index('task_list_status_created_idx').on(t.status, t.created_at, t.id),
     index('task_list_type_status_created_idx').on(t.task_type_id, t.status, t.created_at, t.id),
+    // The list's other sorts, for any status: each status is walked through the index on its own
+    // and the walks merged (see ./task-query.ts), so one index per sort serves every set of
+    // statuses. Priority in the order claims take tasks (a type's pending tasks also through
+    // task_list_pending_type_idx); a type, or any other filter, is checked along the walk.
+    index('task_list_status_priority_idx').on(t.status, t.priority, t.run_at, t.id),
+    index('task_list_status_run_at_idx').on(t.status, t.run_at, t.id),
   ];
 }

@@ -151,6 +151,40 @@ export const taskCounts = sqliteTable(
   (t) => [primaryKey({ columns: [t.task_type_id, t.status] })],
 );
 
+/**
+ * The queue's statistics: per type and minute, the attempts that ended and histograms of queue
+ * wait and run time (see rules/stats.ts), folded from task_events by foldStats (./sqlite/stats.ts)
+ * and kept for a day. Reading them costs the same at any number of tasks.
+ */
+export const taskStats = sqliteTable(
+  'task_stats',
+  {
+    /** The type. */
+    task_type_id: integer('task_type_id').notNull(),
+    /** `YYYY-MM-DDTHH:MM`, UTC. */
+    minute: text('minute').notNull(),
+    /** Attempts that completed. */
+    completed: integer('completed').notNull().default(0),
+    /** Attempts that failed with no retry left. */
+    failed: integer('failed').notNull().default(0),
+    /** Attempts that failed and were put back for a retry. */
+    retried: integer('retried').notNull().default(0),
+    /** Queue waits, a JSON array of counts per bucket of STAT_BUCKETS_MS. */
+    wait_hist: text('wait_hist').notNull(),
+    /** Run times, likewise. */
+    run_hist: text('run_hist').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.task_type_id, t.minute] })],
+);
+
+/** How far foldStats has read task_events: one row. */
+export const statsPosition = sqliteTable('stats_position', {
+  /** Always 1. */
+  id: integer('id').primaryKey(),
+  /** The id of the last change folded. */
+  position: integer('position').notNull(),
+});
+
 /** API tokens: only a hash of each secret is kept. */
 export const apiTokens = sqliteTable('api_tokens', {
   id: integer('id').primaryKey({ autoIncrement: true }),

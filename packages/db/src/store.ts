@@ -1,5 +1,10 @@
 import type { DomainError } from './errors.js';
-import type { ApiToken, JsonObject, Task, TaskStatus, TaskType, TokenScope } from './types.js';
+import type { ApiToken, JsonObject, Task, TaskAttempt, TaskStatus, TaskType, TokenScope } from './types.js';
+import type { TaskSort } from './rules/pages.js';
+import type { TaskChange } from './types.js';
+import type { Stats } from './rules/stats.js';
+
+export type { TaskSort };
 
 /** How a type's failed tasks are retried. */
 export interface RetryPolicy {
@@ -108,6 +113,16 @@ export interface TaskCount {
   count: number;
 }
 
+/**
+ * What a worker reports with a heartbeat: how far its attempt got, 0 to 100, and what it is doing
+ * (at most 1000 characters; see rules/progress.ts). A message comes with a progress, never alone,
+ * so that it never stands beside a number from an earlier step.
+ */
+export interface ProgressReport {
+  progress: number;
+  message?: string | undefined;
+}
+
 /** Proof of holding a task's lease: the worker and the fencing token of its claim. */
 export interface Lease {
   worker_id: string;
@@ -123,10 +138,76 @@ export interface TaskUpdate {
   error_message?: string | null | undefined;
 }
 
-export interface TaskFilter {
+/**
+ * Which tasks a list or a bulk action takes: every condition given must hold. Time ranges are
+ * ISO 8601 times: `…_after` at or after it, `…_before` strictly before it.
+ */
+export interface TaskMatch {
   task_type_id?: number | undefined;
-  status?: TaskStatus | undefined;
+  /** The type by name. */
+  task_type?: string | undefined;
+  /** In this status, or in any of these. */
+  status?: TaskStatus | readonly TaskStatus[] | undefined;
+  priority_min?: number | undefined;
+  priority_max?: number | undefined;
+  created_after?: string | undefined;
+  created_before?: string | undefined;
+  updated_after?: string | undefined;
+  updated_before?: string | undefined;
+  /** When it finished (`completed_at`): completed, failed or cancelled. */
+  finished_after?: string | undefined;
+  finished_before?: string | undefined;
+  run_at_after?: string | undefined;
+  run_at_before?: string | undefined;
+  /** The worker of the current or last claim. */
+  worker_id?: string | undefined;
+  idempotency_key?: string | undefined;
+  /**
+   * A field of the metadata, given with metadata_value: it matches when it holds a string equal
+   * to it, or a number or boolean written so (`42`, `true`).
+   */
+  metadata_key?: string | undefined;
+  metadata_value?: string | undefined;
+  /**
+   * Search: tasks whose parameters, metadata, result or error message hold every word of it
+   * (see rules/search.ts). A list with it comes in id order (newest: the highest first), so
+   * only the `newest` and `oldest` sorts go with it.
+   */
+  q?: string | undefined;
+}
+
+/** A page of the task list: which tasks, in which order, from where (see TaskRecordStore.listTaskPage). */
+export interface TaskFilter extends TaskMatch {
   limit: number;
+  /** Default `newest`. */
+  sort?: TaskSort | undefined;
+  /** The `next_cursor` of the page before, in the same sort; absent for the first page. */
+  cursor?: string | undefined;
+}
+
+export interface TaskPage {
+  items: Task[];
+  /** Where the next page starts (an opaque cursor), or null when no task follows this page. */
+  next_cursor: string | null;
+}
+
+/**
+ * The tasks a bulk action takes: those of `ids`, those matching `filter` (which must have a
+ * condition), or those of `ids` that match `filter`; at most `limit` of them.
+ */
+export interface TaskSelection {
+  /** 1 to 1000 ids. */
+  ids?: readonly number[] | undefined;
+  filter?: TaskMatch | undefined;
+  /** 1 to 1000. */
+  limit: number;
+}
+
+export interface BulkResult {
+  /** How many tasks the action changed (or deleted). */
+  changed: number;
+  /** Whether more tasks matched than `limit`: another call would take them. */
+  more: boolean;
 }
 
 /** Whether the store can serve reads and writes now, and if not, why: see TaskStore.health. */
@@ -157,7 +238,7 @@ export interface CloseResult {
  * input that breaks a rule raises ValidationError. The storage failing (a full disk, an I/O
  * error, the database gone) raises StorageError, and nothing is acknowledged that is not durable.
  */
-export interface TaskStore extends TaskTypeStore, TaskRecordStore, QueueStore, TokenStore, ClaimSignals, StoreHealth {}
+export interface TaskStore extends TaskTypeStore, TaskRecordStore, QueueStore, StatsStore, TokenStore, ClaimSignals, ChangeLog, StoreHealth {}
 
 /** The registry of task types. */
 export interface TaskTypeStore {
@@ -189,11 +270,28 @@ export interface TaskRecordStore {
   /** Creates all the tasks in one transaction, or none; problems are reported under `tasks.<index>`. */
   createTasks(inputs: TaskCreate[]): Promise<Task[]>;
   /**
-   * Newest first: `created_at` descending, then `id` descending; at most `limit` tasks, and a page
-   * stops before the task that would take it past MAX_LIST_BYTES of stored JSON (see rules/limits.ts).
+   * The tasks of listTaskPage's page, without its cursor. Newest first unless sorted otherwise:
+   * `created_at` descending, then `id` descending; at most `limit` tasks, and a page stops before
+   * the task that would take it past MAX_LIST_BYTES of stored JSON (see rules/limits.ts).
    */
   listTasks(filter: TaskFilter): Promise<Task[]>;
+  /**
+   * A page of the task list: the tasks matching the filter, in its sort (newest first by
+   * default), from its cursor on; at most `limit` and MAX_LIST_BYTES of them, as listTasks. Pages
+   * are keyset pages: walking them from the first while tasks are created and deleted lists every
+   * task that exists throughout exactly once (whose sort key, priority or run_at for those sorts,
+   * does not change meanwhile). A cursor that no page gave, or one of another sort, is a
+   * ValidationError at `cursor`.
+   */
+  listTaskPage(filter: TaskFilter): Promise<TaskPage>;
   getTask(id: number): Promise<Task>;
+  /**
+   * The task's attempts, oldest first: one per claim since it was created, each with its worker,
+   * heartbeats, last progress and how it ended (open while it runs). An operator's retry starts
+   * counting `attempt` from 1 again; the earlier attempts stay. They are deleted with the task
+   * (retention included). NotFoundError when the task does not exist.
+   */
+  listAttempts(taskId: number): Promise<TaskAttempt[]>;
   /**
    * Partial update; `updated_at` is always set. Moving to `running` sets `started_at`;
    * moving to `completed`, `failed` or `cancelled` sets `completed_at`.
@@ -224,8 +322,14 @@ export interface QueueStore {
   exchange(request: ExchangeRequest): Promise<Exchanged>;
   /** When the next task matching the filter becomes claimable by time (a `run_at` or a lease expiry), if any. */
   nextClaimableAt(filter: ClaimFilter): Promise<string | null>;
-  /** Extends a held lease. LeaseLostError when the caller no longer holds it. */
-  heartbeatTask(id: number, lease: Lease, leaseSeconds: number): Promise<Task>;
+  /**
+   * Extends a held lease, for `leaseSeconds` from now. LeaseLostError when the caller no longer
+   * holds it. With a `report`, the task's progress and message become the report's in the same
+   * write (a report without a message clears the message); without one they stay as they were.
+   * The attempt records them too (see listAttempts). A report that breaks the rules of
+   * rules/progress.ts is a ValidationError.
+   */
+  heartbeatTask(id: number, lease: Lease, leaseSeconds: number, report?: ProgressReport): Promise<Task>;
   /** Settles a held lease as completed. */
   completeTask(id: number, lease: Lease, result: unknown): Promise<Task>;
   /**
@@ -237,6 +341,16 @@ export interface QueueStore {
   cancelTask(id: number): Promise<Task>;
   /** Puts a failed or cancelled task back to pending with its attempts reset (ConflictError otherwise). */
   retryTask(id: number): Promise<Task>;
+  /**
+   * Bulk retryTask: puts the selected tasks that are failed or cancelled back to pending, with
+   * their attempts reset, in one transaction; the others are left alone. A selection without ids
+   * or a condition is a ValidationError, so that no call takes every task by accident.
+   */
+  retryTasks(selection: TaskSelection): Promise<BulkResult>;
+  /** Bulk cancelTask: cancels the selected tasks that are pending or running, in one transaction; their workers lose their leases. */
+  cancelTasks(selection: TaskSelection): Promise<BulkResult>;
+  /** Bulk deleteTask: deletes the selected tasks, in any status, in one transaction. */
+  deleteTasks(selection: TaskSelection): Promise<BulkResult>;
   /**
    * Tidies expired leases: tasks with attempts left go back to pending, the rest become failed.
    * Claiming does not depend on it having run. Returns how many tasks changed.
@@ -264,6 +378,44 @@ export interface ClaimSignals {
   onTaskEvent(listener: (event: TaskEvent) => void): () => void;
 }
 
+/**
+ * The log of what happened to tasks (TaskChange: created, claimed, progress, completed, …),
+ * written by the database in the transaction of every write to a task, whichever path made it,
+ * and read in commit order by live events and waits for results. A change's `id` is its position
+ * in the log: opaque text, in a format of the engine's own.
+ */
+export interface ChangeLog {
+  /**
+   * The position of the newest change that can be read now (or the start of an empty log):
+   * reading after it gives exactly the changes committed from then on.
+   */
+  changesHead(): Promise<string>;
+  /**
+   * Up to `limit` changes after position `after`, in commit order. A reader that resumes after
+   * the last change it read misses none, even when writers commit out of order (PostgreSQL: a
+   * change is readable once every transaction that could come before it has ended). A position
+   * that is not of this engine's format is a ValidationError at `after`; one whose change is no
+   * longer kept (see deleteChangesBefore) or never was, a ChangesExpiredError.
+   */
+  readChanges(after: string, limit: number): Promise<TaskChange[]>;
+  /** Orders two positions (as Array.prototype.sort wants), both of this engine's format. */
+  compareChangeIds(a: string, b: string): number;
+  /**
+   * Calls the listener when the log may have grown: at once after a commit of this store, and
+   * soon after one of another process sharing the database (SQLite: a look every 100 ms;
+   * PostgreSQL: a notification, sent only while some store has listeners). A hint, which may be
+   * lost (a notification dropped with its connection): readers also read on a timer of their own.
+   */
+  onChanges(listener: () => void): () => void;
+  /**
+   * Retention: deletes, oldest first, up to `limit` changes written before `before` (ISO 8601),
+   * and stops at the first newer one, so that what is kept is always the end of the log; the
+   * newest change is always kept, so that a reader that read it can resume after it. Returns
+   * how many were deleted.
+   */
+  deleteChangesBefore(before: string, limit: number): Promise<number>;
+}
+
 /** API tokens: only their hashes are kept. */
 export interface TokenStore {
   /** Creates an API token; the returned `token` is shown once and only its hash is kept. */
@@ -278,6 +430,20 @@ export interface TokenStore {
   hasTokens(): Promise<boolean>;
   /** The live token a presented secret proves, or undefined. */
   verifyToken(token: string): Promise<ApiToken | undefined>;
+}
+
+/**
+ * The queue's statistics, from rollups that foldStats keeps from the log of task changes (see
+ * rules/stats.ts): cheap to read at any number of tasks.
+ */
+export interface StatsStore {
+  /** Counts, each type's oldest pending task, throughput and percentiles as of now, after folding what the log holds. */
+  stats(): Promise<Stats>;
+  /**
+   * Folds the next changes of the log into the rollups (one replica at a time on a shared
+   * database); returns how many it read. Run every few seconds, so that stats() has little to fold.
+   */
+  foldStats(): Promise<number>;
 }
 
 /** The store's own state: readiness and closing. */

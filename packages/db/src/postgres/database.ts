@@ -15,6 +15,9 @@ export const LOCKS = {
   sweep: 7_307_459_102,
   retention: 7_307_459_103,
   counts: 7_307_459_104,
+  stats: 7_307_459_105,
+  /** Deleting old changes from the log of changes (task_events). */
+  eventRetention: 7_307_459_110,
 } as const;
 
 /** Whether `url` names a PostgreSQL database. */

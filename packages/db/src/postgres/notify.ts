@@ -71,20 +71,26 @@ export function parsePayload(text: string): { origin: string; claimable: Claimab
   return { origin, claimable };
 }
 
-/** A row of claim_listeners older than this is gone: its store stopped without removing it. */
+/** A row of a listener table older than this is gone: its store stopped without removing it. */
 const LISTENER_TTL_MS = 60_000;
 
-/** Lists the store `origin` as having claims waiting (again), and forgets stores not renewed for LISTENER_TTL_MS. */
-export async function listen(db: Queryable, origin: string): Promise<void> {
+/**
+ * The tables where stores list themselves as waiting for a notification: claim_listeners (claims
+ * waiting, for prismq_tasks) and event_listeners (readers of the log of changes, for prismq_events).
+ */
+export type ListenerTable = 'claim_listeners' | 'event_listeners';
+
+/** Lists the store `origin` in `table` (again), and forgets stores not renewed for LISTENER_TTL_MS. */
+export async function listen(db: Queryable, origin: string, table: ListenerTable = 'claim_listeners'): Promise<void> {
   const now = new Date();
   await db.query(
-    `WITH gone AS (DELETE FROM claim_listeners WHERE seen_at < $3)
-     INSERT INTO claim_listeners (origin, seen_at) VALUES ($1, $2) ON CONFLICT (origin) DO UPDATE SET seen_at = excluded.seen_at`,
+    `WITH gone AS (DELETE FROM ${table} WHERE seen_at < $3)
+     INSERT INTO ${table} (origin, seen_at) VALUES ($1, $2) ON CONFLICT (origin) DO UPDATE SET seen_at = excluded.seen_at`,
     [origin, now.toISOString(), new Date(now.getTime() - LISTENER_TTL_MS).toISOString()],
   );
 }
 
-/** The store `origin` has no claims waiting any more. */
-export async function unlisten(db: Queryable, origin: string): Promise<void> {
-  await db.query('DELETE FROM claim_listeners WHERE origin = $1', [origin]);
+/** The store `origin` waits no more. */
+export async function unlisten(db: Queryable, origin: string, table: ListenerTable = 'claim_listeners'): Promise<void> {
+  await db.query(`DELETE FROM ${table} WHERE origin = $1`, [origin]);
 }

@@ -7,8 +7,8 @@
 import { getTableColumns } from 'drizzle-orm';
 import { DomainError, taskNotFound } from '../errors.js';
 import { countByType, type ExpiredLeases } from '../events.js';
-import { CANCELLABLE, RETRYABLE, cancelChanges, claimOrder, failChanges, leaseLost as leaseLostError, retryChanges, transitionRefused } from '../rules/index.js';
-import type { ClaimFilter, ClaimRequest, Exchanged, ExchangeRequest, Lease, SettleOutcome, Settlement } from '../store.js';
+import { CANCELLABLE, RETRYABLE, cancelChanges, checkProgress, claimOrder, failChanges, leaseLost as leaseLostError, retryChanges, transitionRefused } from '../rules/index.js';
+import type { ClaimFilter, ClaimRequest, Exchanged, ExchangeRequest, Lease, ProgressReport, SettleOutcome, Settlement } from '../store.js';
 import type { Task, TaskStatus } from '../types.js';
 import type { PgClient, Queryable } from './client.js';
 import { LOCKS } from './database.js';
@@ -71,7 +71,8 @@ const expiredCte = (now: string, kept = 'SELECT NULL::bigint WHERE false') => `e
 /**
  * The claim. Expired leases first end (see `expiring`), and those with attempts left compete for
  * this claim like any pending task; each eligible type's due tasks come from its own index, best
- * first, so that a large backlog of another type is never read. $3 now, $4 limit, $5 worker,
+ * first, so that a large backlog of another type is never read. A new attempt starts with no
+ * progress. $3 now, $4 limit, $5 worker,
  * $6 the lease's expiry, $7 this store's origin (for the notification). `before`: CTEs that come
  * first, and `settling` the ids of tasks they settle, which no expiry may touch; `rows`: more
  * result rows.
@@ -94,6 +95,7 @@ const claimStatement = ({ before = '', settling, rows = '' }: { before?: string;
   claimed AS (
     UPDATE task_list t SET status = 'running', attempts = t.attempts + 1, worker_id = $5,
            lease_id = replace(gen_random_uuid()::text, '-', ''), lease_expires_at = $6, started_at = $3, updated_at = $3,
+           progress = NULL, progress_message = NULL,
            error_message = CASE WHEN t.status = 'running' THEN 'Lease expired' ELSE t.error_message END
       FROM chosen c WHERE t.id = c.id
     RETURNING t.*)
@@ -293,9 +295,15 @@ async function settle(db: Queryable, id: number, lease: Lease, changes: Partial<
   return row ? toTask(row) : leaseLost(db, id, lease);
 }
 
-export function heartbeatTask(db: Queryable, id: number, lease: Lease, leaseSeconds: number): Promise<Task> {
+/** Extends a held lease; a report sets the progress and its message (none clears it), as one write. */
+export async function heartbeatTask(db: Queryable, id: number, lease: Lease, leaseSeconds: number, report?: ProgressReport): Promise<Task> {
+  if (report) {
+    checkProgress(report);
+    refuseNul({ message: report.message });
+  }
   const now = nowIso();
-  return settle(db, id, lease, { lease_expires_at: addSeconds(now, leaseSeconds) }, now);
+  const progress = report ? { progress: report.progress, progress_message: report.message ?? null } : {};
+  return settle(db, id, lease, { lease_expires_at: addSeconds(now, leaseSeconds), ...progress }, now);
 }
 
 export function completeTask(db: Queryable, id: number, lease: Lease, result: unknown): Promise<Task> {

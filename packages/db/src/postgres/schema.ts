@@ -249,6 +249,65 @@ export const taskCountDeltas = pgTable('task_count_deltas', {
   delta: bigint('delta', { mode: 'number' }).notNull(),
 });
 
+/**
+ * The queue's statistics: per type and minute, the attempts that ended and histograms of queue
+ * wait and run time (see ../rules/stats.ts), folded from task_events by foldStats (./stats.ts)
+ * and kept for a day. Reading them costs the same at any number of tasks.
+ */
+export const taskStats = pgTable(
+  'task_stats',
+  {
+    /** The type. */
+    task_type_id: id('task_type_id').notNull(),
+    /** `YYYY-MM-DDTHH:MM`, UTC. */
+    minute: isoTime('minute').notNull(),
+    /** Attempts that completed. */
+    completed: integer('completed').notNull().default(0),
+    /** Attempts that failed with no retry left. */
+    failed: integer('failed').notNull().default(0),
+    /** Attempts that failed and were put back for a retry. */
+    retried: integer('retried').notNull().default(0),
+    /** Queue waits, a JSON array of counts per bucket of STAT_BUCKETS_MS. */
+    wait_hist: text('wait_hist').notNull(),
+    /** Run times, likewise. */
+    run_hist: text('run_hist').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.task_type_id, t.minute] })],
+);
+
+/** How far foldStats has read task_events, in (tx, id) order: one row. */
+export const statsPosition = pgTable('stats_position', {
+  /** Always true: the table's one row. */
+  only_row: boolean('only_row').primaryKey().default(true),
+  /** The transaction of the last change folded. */
+  tx: xid8('tx').notNull(),
+  /** Its id. */
+  id: id('id').notNull(),
+});
+
+/** Full-text search of task_list: the text of a task as a tsvector. */
+const tsvector = customType<{ data: string; driverData: string }>({ dataType: () => 'tsvector' });
+
+/**
+ * What search (`q`) finds tasks by: each task's parameters, metadata, result and error message
+ * as words (the 'simple' configuration: no stemming, any language), kept by triggers on
+ * task_list (migration 0004) in the transaction of every write that changes them, and nothing
+ * else: a claim or a heartbeat does not touch it. A table of its own, so that the GIN index is
+ * written only when that text changes, not for every new version of a task's row.
+ */
+export const taskSearch = pgTable(
+  'task_search',
+  {
+    /** The task. */
+    task_id: id('task_id')
+      .primaryKey()
+      .references(() => taskList.id, { onDelete: 'cascade' }),
+    /** Its words (of the first 64 KiB of its text). */
+    doc: tsvector('doc').notNull(),
+  },
+  (t) => [index('task_search_doc_idx').using('gin', t.doc)],
+);
+
 /** API tokens: only a hash of each secret is kept. */
 export const apiTokens = pgTable('api_tokens', {
   /** Assigned by the database; part of the token. */

@@ -1,25 +1,37 @@
 import { randomUUID } from 'node:crypto';
 import { declareTaskType } from '../declare.js';
 import { StorageError } from '../errors.js';
-import { StoreSignals, type ExpiredLeases } from '../events.js';
+import { STATS_FOLD_BATCH, STATS_FOLD_MAX } from '../rules/stats.js';
+import { StoreSignals, countByType, type ExpiredLeases } from '../events.js';
+import { CANCELLABLE, RETRYABLE, normalizeSelection } from '../rules/index.js';
 import { ParameterValidator } from '../parameters.js';
 import type { CloseResult, CreatedTask, Health, TaskCreate, TaskStore, TaskUpdate } from '../store.js';
 import type { TaskType } from '../types.js';
 import { WriteValidation, type CheckedParameters } from '../validation.js';
+import * as attempts from './attempts.js';
 import type { PgClient, PgClientOptions, Queryable } from './client.js';
+import * as bulk from './bulk.js';
 import * as counts from './counts.js';
 import { openPostgres } from './database.js';
 import * as notify from './notify.js';
+import * as pages from './pages.js';
 import { CHANNEL, NOTIFY, parsePayload, payload, type Claimable } from './notify.js';
 import * as queue from './queue.js';
+import * as stats from './stats.js';
 import { describeUrl, isConnectionLost, probeStorage, storageErrorOf } from './storage.js';
 import * as taskTypes from './task-types.js';
 import * as tasks from './tasks.js';
 import * as tokens from './tokens.js';
+import * as changes from './changes.js';
+import { ChangeHints } from '../changes.js';
+import { ChangeListeners } from './change-listeners.js';
 import { WaitingClaims } from './waiting-claims.js';
 
 /** How long health() waits for the database to answer before it says it does not. */
 const HEALTH_TIMEOUT_MS = 2000;
+
+/** How soon readers of the log look again when a read left changes of running transactions for later. */
+const HELD_BACK_RETRY_MS = 20;
 
 export interface PostgresTaskStoreOptions extends PgClientOptions {
   /**
@@ -65,6 +77,12 @@ export class PostgresTaskStore extends StoreSignals implements TaskStore {
    */
   private readonly types = new Map<number, TaskType>();
   private closed = false;
+  /** Tells readers of the log of changes that it may have grown: after every write here, and when another replica notifies. */
+  private readonly changeHints: ChangeHints;
+  /** Asks the other replicas to notify while this store has readers of the log (see ChangeListeners). */
+  private readonly changeListeners: ChangeListeners;
+  /** A look again that readChanges asked for, when it left changes of running transactions for later. */
+  private heldBack: NodeJS.Timeout | undefined;
 
   private constructor(
     readonly db: PgClient,
@@ -74,6 +92,8 @@ export class PostgresTaskStore extends StoreSignals implements TaskStore {
     super();
     this.where = describeUrl(url);
     this.validation = new WriteValidation(new ParameterValidator({ timeoutMs: options.validationTimeoutMs }));
+    this.changeListeners = new ChangeListeners(this.db, this.origin, () => this.changeHints.grew());
+    this.changeHints = new ChangeHints((active) => this.changeListeners.readers(active));
     this.waiting = new WaitingClaims({
       checkMs: options.wakeCheckMs ?? 1000,
       list: () => notify.listen(this.db, this.origin),
@@ -132,6 +152,7 @@ export class PostgresTaskStore extends StoreSignals implements TaskStore {
     try {
       const value = await work();
       if (write) this.storageFailure = undefined;
+      if (write && this.changeHints.active) this.changeHints.grew();
       this.lastFailure = undefined;
       return value;
     } catch (error) {
@@ -276,10 +297,16 @@ export class PostgresTaskStore extends StoreSignals implements TaskStore {
     return created;
   }
   async listTasks(...args: Args<'listTasks'>) {
-    return this.read((db) => tasks.listTasks(db, ...args));
+    return (await this.read((db) => pages.listTaskPage(db, ...args))).items;
+  }
+  async listTaskPage(...args: Args<'listTaskPage'>) {
+    return this.read((db) => pages.listTaskPage(db, ...args));
   }
   async getTask(...args: Args<'getTask'>) {
     return this.read((db) => tasks.getTask(db, ...args));
+  }
+  async listAttempts(...args: Args<'listAttempts'>) {
+    return this.read((db) => attempts.listAttempts(db, ...args));
   }
   async updateTask(...args: Args<'updateTask'>) {
     const [id, patch] = args;
@@ -350,8 +377,61 @@ export class PostgresTaskStore extends StoreSignals implements TaskStore {
   async deleteFinishedTasks(...args: Args<'deleteFinishedTasks'>) {
     return this.write((db) => tasks.deleteFinishedTasks(db, ...args));
   }
+  async retryTasks(...args: Args<'retryTasks'>) {
+    const selection = normalizeSelection(args[0], RETRYABLE);
+    const { notify, committed } = this.notice();
+    const { changed, more } = await this.write((db) => bulk.retryTasks(db, selection, notify));
+    // Pending again: waiting claims are told, here and elsewhere, as after retryTask.
+    committed();
+    this.events.task('retried', countByType(changed));
+    return { changed: changed.length, more };
+  }
+  async cancelTasks(...args: Args<'cancelTasks'>) {
+    const { changed, more } = await this.write((db) => bulk.cancelTasks(db, normalizeSelection(args[0], CANCELLABLE)));
+    this.events.task('cancelled', countByType(changed));
+    return { changed: changed.length, more };
+  }
+  async deleteTasks(...args: Args<'deleteTasks'>) {
+    const { changed, more } = await this.write((db) => bulk.deleteTasks(db, normalizeSelection(args[0], undefined)));
+    return { changed: changed.length, more };
+  }
+  async changesHead() {
+    return this.read((db) => changes.changesHead(db));
+  }
+  async readChanges(...args: Args<'readChanges'>) {
+    const { changes: read, held } = await this.read((db) => changes.readChanges(db, ...args));
+    // Changes of transactions still running wait for them (see ./changes.ts): readers look
+    // again shortly, since a transaction that logged nothing sends no notification when it ends.
+    if (held && !this.heldBack && !this.closed) {
+      this.heldBack = setTimeout(() => {
+        this.heldBack = undefined;
+        this.changeHints.grew();
+      }, HELD_BACK_RETRY_MS).unref();
+    }
+    return read;
+  }
+  compareChangeIds(...args: Args<'compareChangeIds'>) {
+    return changes.compareChangeIds(...args);
+  }
+  onChanges(...args: Args<'onChanges'>) {
+    return this.changeHints.on(...args);
+  }
+  async deleteChangesBefore(...args: Args<'deleteChangesBefore'>) {
+    return this.write((db) => changes.deleteChangesBefore(db, ...args));
+  }
   async countTasks() {
     return this.read((db) => counts.countTasks(db));
+  }
+  async foldStats() {
+    let folded = 0;
+    let batch: number;
+    do folded += batch = await this.write((db) => stats.foldStats(db, new Date()));
+    while (batch >= STATS_FOLD_BATCH && folded < STATS_FOLD_MAX);
+    return folded;
+  }
+  async stats() {
+    await this.foldStats();
+    return this.read((db) => stats.readStats(db, new Date()));
   }
 
   async createToken(...args: Args<'createToken'>) {
@@ -423,6 +503,8 @@ export class PostgresTaskStore extends StoreSignals implements TaskStore {
     if (this.closed) return {};
     this.closed = true;
     await this.waiting.close();
+    clearTimeout(this.heldBack);
+    await this.changeListeners.close();
     await this.unlisten?.().catch(() => {});
     await this.db.end().catch(() => {});
     await this.validation.close().catch(() => {});

@@ -1,6 +1,6 @@
 import { taskNotFound } from '../errors.js';
-import { FINISHED_STATUSES, MAX_LIST_BYTES, manualStatusChanges } from '../rules/index.js';
-import type { CreatedTask, TaskCreate, TaskFilter, TaskUpdate } from '../store.js';
+import { FINISHED_STATUSES, manualStatusChanges } from '../rules/index.js';
+import type { CreatedTask, TaskCreate, TaskUpdate } from '../store.js';
 import { typeVersion } from '../parameters.js';
 import type { Task, TaskType } from '../types.js';
 import {
@@ -172,40 +172,6 @@ function countsByType(tasks: readonly Task[]): Map<number, number> {
   const counts = new Map<number, number>();
   for (const task of tasks) counts.set(task.task_type_id, (counts.get(task.task_type_id) ?? 0) + 1);
   return counts;
-}
-
-/** A row's size as stored, from the lengths of its JSON and text, which PostgreSQL knows without reading them (as SQLite's). */
-const ROW_BYTES = `octet_length(parameters) + octet_length(metadata) + coalesce(octet_length(result), 0) + coalesce(octet_length(error_message), 0)
-  + coalesce(octet_length(idempotency_key), 0) + coalesce(octet_length(worker_id), 0) + 400`;
-
-/** The filter of each list statement, each served by its own index in newest-first order. */
-function listFilter(filter: TaskFilter): { where: string; params: unknown[] } {
-  if (filter.task_type_id !== undefined && filter.status !== undefined) {
-    return { where: 'WHERE task_type_id = $3 AND status = $4', params: [filter.task_type_id, filter.status] };
-  }
-  if (filter.task_type_id !== undefined) return { where: 'WHERE task_type_id = $3', params: [filter.task_type_id] };
-  if (filter.status !== undefined) return { where: 'WHERE status = $3', params: [filter.status] };
-  return { where: '', params: [] };
-}
-
-/**
- * Newest first, at most `filter.limit` tasks and MAX_LIST_BYTES of them: the page is chosen by
- * each row's size before any row is read whole, and stops before the row that would pass the
- * bound (it always holds the first).
- */
-export async function listTasks(db: Queryable, filter: TaskFilter): Promise<Task[]> {
-  const { where, params } = listFilter(filter);
-  const rows = await db.query(
-    `SELECT t.* FROM (
-       SELECT id, row_number() OVER newest AS n, sum(bytes) OVER newest AS total FROM (
-         SELECT id, created_at, ${ROW_BYTES} AS bytes FROM task_list ${where} ORDER BY created_at DESC, id DESC LIMIT $1
-       ) AS sized WINDOW newest AS (ORDER BY created_at DESC, id DESC ROWS UNBOUNDED PRECEDING)
-     ) AS page JOIN task_list t ON t.id = page.id
-     WHERE page.n = 1 OR page.total <= $2
-     ORDER BY t.created_at DESC, t.id DESC`,
-    [filter.limit, MAX_LIST_BYTES, ...params],
-  );
-  return rows.map(toTask);
 }
 
 export async function getTask(db: Queryable, id: number): Promise<Task> {

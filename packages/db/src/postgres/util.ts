@@ -25,6 +25,8 @@ const SETTABLE = new Set([
   'worker_id',
   'lease_id',
   'lease_expires_at',
+  'progress',
+  'progress_message',
 ]);
 const JSON_COLUMNS = new Set(['parameters_schema', 'metadata', 'parameters', 'result']);
 

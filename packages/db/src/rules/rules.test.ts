@@ -2,6 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { LeaseLostError, ValidationError } from '../errors.js';
 import {
   cancelChanges,
+  ftsQuery,
+  searchWords,
+  tsQuery,
+  emptyHistogram,
+  foldChanges,
+  observe,
+  percentile,
+  summarizeStats,
   checkRetryPolicy,
   failChanges,
   formatToken,
@@ -107,5 +115,71 @@ describe('tokens', () => {
     expect(secretMatches(secret, hashTokenSecret(secret))).toBe(true);
     expect(secretMatches(secret, hashTokenSecret(newTokenSecret()))).toBe(false);
     expect(secretMatches(secret, undefined)).toBe(false);
+  });
+});
+
+describe('stats', () => {
+  it('reads percentiles from histograms, within the bucket they fall in', () => {
+    const histogram = emptyHistogram();
+    for (let i = 0; i < 100; i++) observe(histogram, 7); // the bucket (5, 10]
+    expect(percentile(histogram, 0.5)).toBeGreaterThan(5);
+    expect(percentile(histogram, 0.5)).toBeLessThanOrEqual(10);
+    observe(histogram, 90_000_000); // beyond a day: the unbounded bucket
+    expect(percentile(histogram, 1)).toBe(86_400_000);
+    expect(percentile(emptyHistogram(), 0.5)).toBeNull();
+    observe(histogram, -5); // a clock a little behind counts as 0
+    expect(histogram[0]).toBe(1);
+  });
+
+  it('folds claims into waits and the ends of attempts into counts and run times, by type and minute', () => {
+    const rollups = foldChanges(
+      [
+        { task_type_id: 1, kind: 'claimed', at: '2026-01-01T00:00:10.000Z', status: 'running', run_at: '2026-01-01T00:00:09.000Z', claimed_at: null },
+        { task_type_id: 1, kind: 'completed', at: '2026-01-01T00:00:12.000Z', status: 'completed', run_at: null, claimed_at: '2026-01-01T00:00:10.000Z' },
+        { task_type_id: 1, kind: 'failed', at: '2026-01-01T00:01:00.000Z', status: 'pending', run_at: null, claimed_at: null },
+        { task_type_id: 1, kind: 'lease_expired', at: '2026-01-01T00:01:30.000Z', status: 'failed', run_at: null, claimed_at: null },
+        { task_type_id: 2, kind: 'created', at: '2026-01-01T00:01:30.000Z', status: 'pending', run_at: null, claimed_at: null },
+      ],
+      new Map(),
+    );
+    expect([...rollups.keys()]).toEqual(['1 2026-01-01T00:00', '1 2026-01-01T00:01']);
+    const first = rollups.get('1 2026-01-01T00:00')!;
+    expect(first).toMatchObject({ completed: 1, failed: 0, retried: 0 });
+    expect(percentile(first.wait_hist, 0.5)).toBeGreaterThan(500);
+    expect(percentile(first.wait_hist, 0.5)).toBeLessThanOrEqual(1000);
+    expect(percentile(first.run_hist, 0.5)).toBeGreaterThan(1000);
+    expect(rollups.get('1 2026-01-01T00:01')).toMatchObject({ completed: 0, failed: 1, retried: 1 });
+  });
+
+  it('sums the rollups into the last 60 minutes and 24 hours, zeros included', () => {
+    const now = new Date('2026-01-01T12:30:30.000Z');
+    const rollup = (minute: string, completed: number) => ({ task_type_id: 1, minute, completed, failed: 0, retried: 0, wait_hist: emptyHistogram(), run_hist: emptyHistogram() });
+    const stats = summarizeStats(now, [{ id: 1, name: 'a', oldest_pending: '2026-01-01T12:30:00.000Z' }], [{ task_type: 'a', status: 'pending', count: 4 }], [
+      rollup('2026-01-01T12:30', 1),
+      rollup('2026-01-01T11:31', 2),
+      rollup('2026-01-01T11:30', 4), // over an hour ago: in the day only
+      rollup('2025-12-31T12:00', 8), // over a day ago: in neither
+    ]);
+    expect(stats.per_minute[59]).toMatchObject({ at: '2026-01-01T12:30:00.000Z', completed: 1 });
+    expect(stats.per_minute[0]).toMatchObject({ at: '2026-01-01T11:31:00.000Z', completed: 2 });
+    expect(stats.per_hour[23]).toMatchObject({ at: '2026-01-01T12:00:00.000Z', completed: 1 });
+    expect(stats.per_hour[22]).toMatchObject({ at: '2026-01-01T11:00:00.000Z', completed: 6 });
+    expect(stats.types[0]).toMatchObject({ task_type: 'a', oldest_pending_age_seconds: 30, last_hour: { completed: 3 } });
+    expect(stats.types[0]!.counts).toEqual({ pending: 4, running: 0, completed: 0, failed: 0, cancelled: 0 });
+  });
+});
+
+describe('search', () => {
+  it('reads a query as its words: runs of letters and digits, in lower case, each once', () => {
+    expect(searchWords('Bob@Example.com  bob "x" OR 42')).toEqual(['bob', 'example', 'com', 'x', 'or', '42']);
+    expect(searchWords('Café naïve')).toEqual(['café', 'naïve']);
+    // Nothing a user types reaches FTS5's or PostgreSQL's query syntax.
+    expect(ftsQuery(searchWords('a" OR b* NEAR(c'))).toBe('"a" AND "or" AND "b" AND "near" AND "c"');
+    expect(tsQuery(searchWords("x & !y | z:*'"))).toBe('x & y & z');
+  });
+
+  it('refuses a query without a word, or with too many', () => {
+    expect(() => searchWords('  ..-- ')).toThrow(ValidationError);
+    expect(() => searchWords(Array.from({ length: 17 }, (_, i) => `w${i}`).join(' '))).toThrow(/at most 16 words/);
   });
 });

@@ -10,7 +10,9 @@ import type { TaskFilter } from '../store.js';
 import { MIGRATIONS_FOLDER, openSqlite, type SqliteDb } from './database.js';
 import { SqliteTaskStore } from './store.js';
 import { claimSql } from './queue.js';
-import { listTasksStatement } from './tasks.js';
+import { normalizeFilter } from '../rules/index.js';
+import * as rules from '../rules/index.js';
+import { walkQueries } from './pages.js';
 
 const dirs: string[] = [];
 const opened: SqliteDb[] = [];
@@ -101,17 +103,94 @@ describe('openSqlite', () => {
     ['without statistics', false],
     ['after ANALYZE', true],
   ])('on a populated database, %s', (_case, analyze) => {
+    /** The plan of each walk of a page of the list (see task-query.ts). */
+    const walkPlans = (db: SqliteDb, filter: TaskFilter): string[] => {
+      const { match, sort, after, limit } = normalizeFilter(filter);
+      return walkQueries(match, sort, after, limit).map(({ sql, params }) => planOf(db, { sql, params }, {}));
+    };
+
     it.each<[string, TaskFilter, string]>([
       ['no filter', { limit: 100 }, 'task_list_created_idx'],
       ['task_type_id', { task_type_id: 1, limit: 100 }, 'task_list_type_created_idx'],
       ['status', { status: 'failed', limit: 100 }, 'task_list_status_created_idx'],
       ['task_type_id and status', { task_type_id: 1, status: 'failed', limit: 100 }, 'task_list_type_status_created_idx'],
+      ['the type by name and statuses', { task_type: 'a', status: ['failed', 'cancelled'], limit: 100 }, 'task_list_type_status_created_idx'],
+      ['statuses, oldest first', { status: ['failed', 'completed'], sort: 'oldest', limit: 100 }, 'task_list_status_created_idx'],
+      ['priority order', { sort: 'priority', limit: 100 }, 'task_list_status_priority_idx'],
+      ["a type's pending tasks in priority order", { task_type_id: 2, status: 'pending', sort: 'priority', limit: 100 }, 'task_list_pending_type_idx'],
+      ['run_at order', { status: ['pending', 'failed'], sort: 'run_at', limit: 100 }, 'task_list_status_run_at_idx'],
     ])('lists tasks through an index, without sorting, with %s', (_filter, filter, index) => {
       const db = populated();
       if (analyze) db.$client.exec('analyze');
-      const plan = planOf(db, listTasksStatement(db, filter).getQuery(), { ...filter });
-      expect(plan).toMatch(new RegExp(`USING (COVERING )?INDEX ${index}\\b`));
-      expect(plan).not.toMatch(/SCAN task_list$|TEMP B-TREE/m);
+      for (const plan of walkPlans(db, filter)) {
+        expect(plan).toMatch(new RegExp(`USING (COVERING )?INDEX ${index}\\b`));
+        expect(plan).not.toMatch(/SCAN task_list$|TEMP B-TREE/m);
+      }
+    });
+
+    it('walks an index in the sort order, never sorting or scanning the table, for every combination of filters', () => {
+      const db = populated();
+      if (analyze) db.$client.exec('analyze');
+      const T = '2026-01-01T01:00:00.000Z';
+      const extras: Partial<TaskFilter>[] = [
+        {},
+        { priority_min: 10, priority_max: 20 },
+        { created_after: T, created_before: '2026-01-01T02:00:00.000Z' },
+        { updated_after: T, updated_before: '2026-01-01T02:00:00.000Z' },
+        { finished_after: T, finished_before: '2026-01-01T02:00:00.000Z' },
+        { run_at_after: T, run_at_before: '2026-01-01T02:00:00.000Z' },
+        { worker_id: 'w' },
+        { idempotency_key: 'k' },
+        { metadata_key: 'user', metadata_value: 'u1' },
+        { priority_min: 5, created_after: T, finished_before: T, worker_id: 'w', metadata_key: 'a', metadata_value: 'b' },
+      ];
+      const statuses: TaskFilter['status'][] = [undefined, 'failed', 'pending', ['failed', 'cancelled'], ['pending', 'running', 'completed']];
+      const types: Partial<TaskFilter>[] = [{}, { task_type_id: 1 }, { task_type: 'b' }];
+      let checked = 0;
+      for (const sort of rules.TASK_SORTS) {
+        const cursors = [undefined, rules.encodeCursor(sort, sort === 'priority' ? [10, T, 5000] : [T, 5000])];
+        for (const status of statuses) {
+          for (const type of types) {
+            for (const extra of extras) {
+              for (const cursor of cursors) {
+                const filter: TaskFilter = { limit: 101, sort, status, cursor, ...type, ...extra };
+                for (const plan of walkPlans(db, filter)) {
+                  const what = `${JSON.stringify(filter)}:\n${plan}`;
+                  expect(plan, what).toMatch(/^(SEARCH|SCAN) task_list USING (COVERING )?INDEX task_list_\w+/m);
+                  expect(plan, what).not.toMatch(/TEMP B-TREE|SCAN task_list$/m);
+                  checked++;
+                }
+              }
+            }
+          }
+        }
+      }
+      expect(checked).toBeGreaterThan(1000);
+    });
+
+    it('searches through the search index in id order, never sorting or scanning the table, with any other filter', () => {
+      const db = populated();
+      if (analyze) db.$client.exec('analyze');
+      const T = '2026-01-01T01:00:00.000Z';
+      const extras: Partial<TaskFilter>[] = [
+        {},
+        { status: 'pending' },
+        { status: ['failed', 'cancelled'], task_type_id: 1 },
+        { task_type: 'b', priority_min: 10, created_after: T, worker_id: 'w', metadata_key: 'a', metadata_value: 'b' },
+      ];
+      for (const sort of ['newest', 'oldest'] as const) {
+        for (const cursor of [undefined, rules.encodeCursor(sort, [T, 5000])]) {
+          for (const extra of extras) {
+            const filter: TaskFilter = { limit: 51, sort, cursor, q: 'invoice 42', ...extra };
+            const plans = walkPlans(db, filter);
+            expect(plans).toHaveLength(1);
+            const what = `${JSON.stringify(filter)}:\n${plans[0]}`;
+            expect(plans[0], what).toMatch(/^SCAN task_search VIRTUAL TABLE INDEX/m);
+            expect(plans[0], what).toMatch(/^SEARCH task_list USING INTEGER PRIMARY KEY/m);
+            expect(plans[0], what).not.toMatch(/TEMP B-TREE|SCAN task_list$/m);
+          }
+        }
+      }
     });
 
     it("claims through each type's pending index, never reading another type's backlog", () => {

@@ -5,9 +5,9 @@
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import { DomainError, taskNotFound } from '../errors.js';
 import { countByType, type ExpiredLeases } from '../events.js';
-import { CANCELLABLE, RETRYABLE, cancelChanges, claimOrder, failChanges, leaseLost as leaseLostError, retryChanges, transitionRefused } from '../rules/index.js';
+import { CANCELLABLE, RETRYABLE, cancelChanges, checkProgress, claimOrder, failChanges, leaseLost as leaseLostError, retryChanges, transitionRefused } from '../rules/index.js';
 import { taskList, taskTypes } from '../schema.js';
-import type { ClaimFilter, ClaimRequest, Exchanged, ExchangeRequest, Lease, SettleOutcome, Settlement } from '../store.js';
+import type { ClaimFilter, ClaimRequest, Exchanged, ExchangeRequest, Lease, ProgressReport, SettleOutcome, Settlement } from '../store.js';
 import type { Task, TaskStatus } from '../types.js';
 import type { SqliteDb } from './database.js';
 import { json, toTask } from '../util.js';
@@ -36,10 +36,13 @@ function claimCandidates(typeCount: number): string {
   return `SELECT id FROM (${perType.join(' UNION ALL ')}) ORDER BY priority, run_at, id LIMIT @limit`;
 }
 
-/** The claim for `typeCount` eligible types (its plan is checked in a test); @worker_id and @lease_expires_at besides claimCandidates'. */
+/**
+ * The claim for `typeCount` eligible types (its plan is checked in a test); @worker_id and
+ * @lease_expires_at besides claimCandidates'. A new attempt starts with no progress.
+ */
 export const claimSql = (typeCount: number) => `UPDATE task_list
     SET status = 'running', attempts = attempts + 1, worker_id = @worker_id, lease_id = lower(hex(randomblob(16))),
-        lease_expires_at = @lease_expires_at, started_at = @now, updated_at = @now
+        lease_expires_at = @lease_expires_at, started_at = @now, updated_at = @now, progress = NULL, progress_message = NULL
   WHERE id IN (${claimCandidates(Math.min(typeCount, MAX_TYPES_PER_CLAIM_UNION + 1))})
   RETURNING *`;
 
@@ -83,8 +86,11 @@ const statements = preparedPer((db: SqliteDb) => {
     ),
     task: db.select().from(taskList).where(eq(taskList.id, sql.placeholder('id'))).prepare(),
     type: db.select().from(taskTypes).where(eq(taskTypes.id, sql.placeholder('id'))).prepare(),
-    heartbeat: client.prepare<[{ id: number; lease_id: string; worker_id: string; now: string; lease_expires_at: string }], object>(
-      `UPDATE task_list SET lease_expires_at = @lease_expires_at, updated_at = @now WHERE ${HELD} RETURNING *`,
+    /** Extends a held lease; with a @progress (not NULL), sets it and @message (a report: see QueueStore.heartbeatTask). */
+    heartbeat: client.prepare<[Held & { now: string; lease_expires_at: string; progress: number | null; message: string | null }], object>(
+      `UPDATE task_list SET lease_expires_at = @lease_expires_at, updated_at = @now,
+              progress = coalesce(@progress, progress), progress_message = CASE WHEN @progress IS NULL THEN progress_message ELSE @message END
+        WHERE ${HELD} RETURNING *`,
     ),
     complete: client.prepare<[Held & { now: string; result: string | null }], object>(`${COMPLETE} RETURNING *`),
     /** The same, answering only what an exchange reports. */
@@ -218,9 +224,16 @@ function settle(db: SqliteDb, id: number, lease: Lease, changes: Partial<Task>):
 
 const held = (id: number, lease: Lease) => ({ id, lease_id: lease.lease_id, worker_id: lease.worker_id });
 
-export function heartbeatTask(db: SqliteDb, id: number, lease: Lease, leaseSeconds: number): Task {
+export function heartbeatTask(db: SqliteDb, id: number, lease: Lease, leaseSeconds: number, report?: ProgressReport): Task {
+  if (report) checkProgress(report);
   const now = nowIso();
-  const row = statements(db).heartbeat.get({ ...held(id, lease), now, lease_expires_at: addSeconds(now, leaseSeconds) });
+  const row = statements(db).heartbeat.get({
+    ...held(id, lease),
+    now,
+    lease_expires_at: addSeconds(now, leaseSeconds),
+    progress: report?.progress ?? null,
+    message: report?.message ?? null,
+  });
   return row ? toTask(row) : leaseLost(db, id, lease);
 }
 

@@ -1,18 +1,25 @@
 import { sql } from 'drizzle-orm';
 import { declareTaskType } from '../declare.js';
 import type { StorageError } from '../errors.js';
-import { StoreSignals, type ExpiredLeases } from '../events.js';
+import { StoreSignals, countByType, type ExpiredLeases } from '../events.js';
+import { CANCELLABLE, RETRYABLE, STATS_FOLD_BATCH, STATS_FOLD_MAX, normalizeSelection } from '../rules/index.js';
 import { ParameterValidator } from '../parameters.js';
 import type { CloseResult, Health, TaskCreate, TaskEvent, TaskStore, TaskUpdate } from '../store.js';
 import type { Task } from '../types.js';
 import { WriteValidation, type CheckedParameters } from '../validation.js';
 import { openSqlite, type OpenSqliteOptions, type SqliteDb } from './database.js';
+import * as bulk from './bulk.js';
+import * as attempts from './attempts.js';
 import { GroupCommit } from './group-commit.js';
+import * as pages from './pages.js';
 import { DatabaseFile, probeStorage, storageErrorOf } from './storage.js';
 import * as queue from './queue.js';
+import * as stats from './stats.js';
 import * as taskTypes from './task-types.js';
 import * as tasks from './tasks.js';
 import * as tokens from './tokens.js';
+import * as changes from './changes.js';
+import { ChangeHints } from '../changes.js';
 import { WaitingClaims } from './waiting-claims.js';
 
 /**
@@ -52,6 +59,8 @@ export class SqliteTaskStore extends StoreSignals implements TaskStore {
   /** The probe write that health runs, while one is on its way. */
   private probing: Promise<void> | undefined;
   private dataVersion: number;
+  /** Tells readers of the log of changes that it may have grown: after every commit here, and another process's. */
+  private readonly changeHints = new ChangeHints();
   private readonly otherProcesses: NodeJS.Timeout;
 
   constructor(path: string, options: SqliteTaskStoreOptions = {}) {
@@ -63,7 +72,14 @@ export class SqliteTaskStore extends StoreSignals implements TaskStore {
       this.emit('claimed', claimed);
     });
     this.file = DatabaseFile.of(this.db.$client);
-    this.writes = new GroupCommit(this.db.$client, () => this.waiting.serve(), {
+    this.writes = new GroupCommit(this.db.$client, () => {
+      const handOff = this.waiting.serve();
+      // Every group may have logged changes: their readers look once it has committed.
+      return () => {
+        handOff?.();
+        if (this.changeHints.active) this.changeHints.grew();
+      };
+    }, {
       file: this.file,
       onStorage: (failure) => (this.storageFailure = failure ?? undefined),
     });
@@ -88,6 +104,7 @@ export class SqliteTaskStore extends StoreSignals implements TaskStore {
     if (version === this.dataVersion) return;
     this.dataVersion = version;
     this.available(null, false);
+    this.changeHints.grew();
   }
 
   /** Inside a write: the task may be claimable now, so waiting claims get a look at it. */
@@ -204,10 +221,16 @@ export class SqliteTaskStore extends StoreSignals implements TaskStore {
     return this.available(created);
   }
   async listTasks(...args: Args<'listTasks'>) {
-    return this.read(() => tasks.listTasks(this.db, ...args));
+    return this.read(() => pages.listTaskPage(this.db, ...args).items);
+  }
+  async listTaskPage(...args: Args<'listTaskPage'>) {
+    return this.read(() => pages.listTaskPage(this.db, ...args));
   }
   async getTask(...args: Args<'getTask'>) {
     return this.read(() => tasks.getTask(this.db, ...args));
+  }
+  async listAttempts(...args: Args<'listAttempts'>) {
+    return this.read(() => attempts.listAttempts(this.db, ...args));
   }
   async updateTask(...args: Args<'updateTask'>) {
     const [id, patch] = args;
@@ -264,11 +287,59 @@ export class SqliteTaskStore extends StoreSignals implements TaskStore {
   async sweepExpiredLeases() {
     return this.expired(await this.write(() => queue.sweepExpiredLeases(this.db)));
   }
+  async retryTasks(...args: Args<'retryTasks'>) {
+    const selection = normalizeSelection(args[0], RETRYABLE);
+    const { changed, more } = await this.write(() => {
+      const result = bulk.retryTasks(this.db, selection);
+      // Pending again: the waiting claims get a look at them, as after retryTask.
+      for (const typeId of countByType(result.changed).keys()) this.waiting.offer(typeId);
+      return result;
+    });
+    this.emit('retried', countByType(changed));
+    return changed.length ? this.available({ changed: changed.length, more }) : { changed: 0, more };
+  }
+  async cancelTasks(...args: Args<'cancelTasks'>) {
+    const selection = normalizeSelection(args[0], CANCELLABLE);
+    const { changed, more } = await this.write(() => bulk.cancelTasks(this.db, selection));
+    this.emit('cancelled', countByType(changed));
+    return { changed: changed.length, more };
+  }
+  async deleteTasks(...args: Args<'deleteTasks'>) {
+    const selection = normalizeSelection(args[0], undefined);
+    const { changed, more } = await this.write(() => bulk.deleteTasks(this.db, selection));
+    return { changed: changed.length, more };
+  }
   async deleteFinishedTasks(...args: Args<'deleteFinishedTasks'>) {
     return this.write(() => tasks.deleteFinishedTasks(this.db, ...args));
   }
+  async changesHead() {
+    return this.read(() => changes.changesHead(this.db));
+  }
+  async readChanges(...args: Args<'readChanges'>) {
+    return this.read(() => changes.readChanges(this.db, ...args));
+  }
+  compareChangeIds(...args: Args<'compareChangeIds'>) {
+    return changes.compareChangeIds(...args);
+  }
+  onChanges(...args: Args<'onChanges'>) {
+    return this.changeHints.on(...args);
+  }
+  async deleteChangesBefore(...args: Args<'deleteChangesBefore'>) {
+    return this.write(() => changes.deleteChangesBefore(this.db, ...args));
+  }
   async countTasks() {
     return this.read(() => tasks.countTasks(this.db));
+  }
+  async foldStats() {
+    let folded = 0;
+    let batch: number;
+    do folded += batch = await this.write(() => stats.foldStats(this.db, new Date()));
+    while (batch >= STATS_FOLD_BATCH && folded < STATS_FOLD_MAX);
+    return folded;
+  }
+  async stats() {
+    await this.foldStats();
+    return this.read(() => stats.readStats(this.db, new Date()));
   }
 
   async createToken(...args: Args<'createToken'>) {

@@ -1,8 +1,8 @@
-import { and, desc, eq, inArray, sql, type SQL } from 'drizzle-orm';
+import { and, eq, inArray, sql } from 'drizzle-orm';
 import { taskNotFound } from '../errors.js';
-import { FINISHED_STATUSES, MAX_LIST_BYTES, manualStatusChanges, type newTask } from '../rules/index.js';
+import { FINISHED_STATUSES, manualStatusChanges, type newTask } from '../rules/index.js';
 import { taskCounts, taskList, taskTypes } from '../schema.js';
-import type { CreatedTask, TaskCount, TaskCreate, TaskFilter, TaskUpdate } from '../store.js';
+import type { CreatedTask, TaskCount, TaskCreate, TaskUpdate } from '../store.js';
 import type { Task, TaskType } from '../types.js';
 import {
   admitCreate,
@@ -18,16 +18,9 @@ import type { SqliteDb } from './database.js';
 type NewTaskValues = Omit<ReturnType<typeof newTask>, 'status' | 'parameters' | 'metadata'> & { parameters: string; metadata: string };
 import { isUniqueViolation, nowIso, preparedPer, withoutUndefined } from './util.js';
 
-/** A row's size as stored, read from the record header: SQLite need not load the values for it. */
-const rowBytes = sql<number>`octet_length(${taskList.parameters}) + octet_length(${taskList.metadata}) + coalesce(octet_length(${taskList.result}), 0) + coalesce(octet_length(${taskList.error_message}), 0) + coalesce(octet_length(${taskList.idempotency_key}), 0) + coalesce(octet_length(${taskList.worker_id}), 0) + 400`;
-
 const p = sql.placeholder;
 
 const statements = preparedPer((db: SqliteDb) => {
-  const newestFirst = [desc(taskList.created_at), desc(taskList.id)] as const;
-  // A page is chosen by each row's size before any row is read whole (see listTasks).
-  const list = (where: SQL | undefined) =>
-    db.select({ id: taskList.id, bytes: rowBytes }).from(taskList).where(where).orderBy(...newestFirst).limit(p('limit')).prepare();
   return {
     type: db.select().from(taskTypes).where(eq(taskTypes.id, p('id'))).prepare(),
     task: db.select().from(taskList).where(eq(taskList.id, p('id'))).prepare(),
@@ -42,19 +35,6 @@ const statements = preparedPer((db: SqliteDb) => {
        VALUES (@task_type_id, 'pending', @parameters, @priority, @metadata, @created_at, @run_at, @max_attempts, @idempotency_key)
        RETURNING *`,
     ),
-    byIds: db
-      .select()
-      .from(taskList)
-      .where(sql`${taskList.id} IN (SELECT value FROM json_each(${p('ids')}))`)
-      .orderBy(...newestFirst)
-      .prepare(),
-    // One statement per combination of filters, each served by its own index.
-    list: {
-      all: list(undefined),
-      byType: list(eq(taskList.task_type_id, p('task_type_id'))),
-      byStatus: list(eq(taskList.status, p('status'))),
-      byTypeAndStatus: list(and(eq(taskList.task_type_id, p('task_type_id')), eq(taskList.status, p('status')))),
-    },
   };
 });
 
@@ -127,26 +107,6 @@ export function createTasks(db: SqliteDb, inputs: TaskCreate[], checked: Readonl
   return db.transaction(() => collectProblems(inputs, (input, index) => insertTask(db, input, checked.get(index), types).task), {
     behavior: 'immediate',
   });
-}
-
-/** The list statement for a filter, newest first; its plan is checked to use an index for every filter. */
-export function listTasksStatement(db: SqliteDb, filter: TaskFilter) {
-  const { list } = statements(db);
-  if (filter.task_type_id !== undefined) return filter.status !== undefined ? list.byTypeAndStatus : list.byType;
-  return filter.status !== undefined ? list.byStatus : list.all;
-}
-
-/** Newest first, at most `filter.limit` tasks and MAX_LIST_BYTES of them. */
-export function listTasks(db: SqliteDb, filter: TaskFilter): Task[] {
-  const sizes = listTasksStatement(db, filter).all({ task_type_id: filter.task_type_id, status: filter.status, limit: filter.limit });
-  const ids: number[] = [];
-  let total = 0;
-  for (const { id, bytes } of sizes) {
-    total += bytes;
-    if (total > MAX_LIST_BYTES && ids.length > 0) break;
-    ids.push(id);
-  }
-  return ids.length ? statements(db).byIds.all({ ids: JSON.stringify(ids) }) : [];
 }
 
 export function getTask(db: SqliteDb, id: number): Task {

@@ -1,0 +1,2 @@
+CREATE INDEX "task_list_status_priority_idx" ON "task_list" USING btree ("status","priority","run_at","id");--> statement-breakpoint
+CREATE INDEX "task_list_status_run_at_idx" ON "task_list" USING btree ("status","run_at","id");
