@@ -13,7 +13,9 @@ The REST queue protocol (JSON bodies; errors are {"detail": ...}), one request p
        commits that, then claims up to `limit` tasks, waiting up to wait_seconds (a long poll) for
        one; `tasks` may be []. Each task is now `running` with a fresh lease_id, valid until
        lease_expires_at.
-  POST /api/tasks/{id}/heartbeat {worker_id, lease_id, lease_seconds}  extends the lease;
+  POST /api/tasks/{id}/heartbeat {worker_id, lease_id, lease_seconds[, progress, message]}  extends
+       the lease; with progress (0-100) and a message (at most 1000 characters), the task and its
+       attempt keep them (GET /api/tasks/{id}/attempts lists each attempt);
        409 = the lease is lost (expired and re-claimed) or the task was cancelled: stop.
 (POST /api/tasks/claim, /complete and /fail do the same one step at a time.)
 A task whose lease expires without being settled is claimed again (another attempt).
@@ -32,14 +34,19 @@ WAIT = 20  # long-poll time of a claim; the server allows 0-30 s
 WORKER_ID = f"{socket.gethostname()}-{os.getpid()}"
 
 
-def data_analysis(params):
-    if not isinstance(params.get("rows", 0), int) or params.get("rows", 0) < 0:
-        raise ValueError(f"rows must be a non-negative integer, got {params['rows']!r}")
-    time.sleep(params.get("seconds", 0))  # pretend to work
+def data_analysis(params, progress):
+    rows = params.get("rows", 0)
+    if not isinstance(rows, int) or rows < 0:
+        raise ValueError(f"rows must be a non-negative integer, got {rows!r}")
+    time.sleep(params.get("seconds", 0) / 2)  # pretend to work
+    progress(50, f"clustering {rows} rows")
+    time.sleep(params.get("seconds", 0) / 2)
     return {"clusters": 5}
 
 
-HANDLERS = {"data_analysis": data_analysis}  # task type name -> function(parameters) -> JSON result
+# task type name -> function(parameters, progress) -> JSON result; progress(percent, message=None)
+# reports how far the task got.
+HANDLERS = {"data_analysis": data_analysis}
 
 
 def api(method, path, body=None, timeout=30):
@@ -88,13 +95,31 @@ def heartbeat(task, done, lost):
             return lost.set()
 
 
+def reporter(task, lost):
+    """The handler's progress(percent, message=None): a heartbeat that carries how far the task got."""
+    def progress(percent, message=None):
+        body = {"worker_id": WORKER_ID, "lease_id": task["lease_id"], "lease_seconds": LEASE, "progress": percent}
+        if message is not None:
+            body["message"] = str(message)[:1000]
+        try:
+            status, answer = api("POST", f"/api/tasks/{task['id']}/heartbeat", body)
+        except OSError as err:  # not reported; the work goes on
+            return log(f"task {task['id']}: progress not reported: {err}")
+        if status == 409:
+            log(f"task {task['id']}: lease lost or task cancelled: {answer['detail']}")
+            lost.set()
+        elif status != 200:
+            log(f"task {task['id']}: progress not reported ({status}): {answer.get('detail')}")
+    return progress
+
+
 def run(task, handler):
     """Runs the task; returns its outcome as exchange fields, or None once the lease is gone."""
     done, lost = threading.Event(), threading.Event()
     threading.Thread(target=heartbeat, args=(task, done, lost), daemon=True).start()
     attempt = {"task_id": task["id"], "lease_id": task["lease_id"]}
     try:
-        outcome = {"completed": [{**attempt, "result": handler(task["parameters"])}]}
+        outcome = {"completed": [{**attempt, "result": handler(task["parameters"], reporter(task, lost))}]}
     except Exception as err:
         outcome = {"failed": [{**attempt, "error_message": str(err) or repr(err), "retry": True}]}
     finally:

@@ -1,13 +1,17 @@
 import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import fastifyCors from '@fastify/cors';
 import {
   appRouter,
   buildOpenApiDocument,
+  ChangeHub,
   createAuthenticator,
   httpStatusOf,
   LongPollLimiter,
   procedureMeta,
   storageStatusOf,
+  StreamLimiter,
   type AuthMode,
   type Context,
   type Detail,
@@ -42,6 +46,10 @@ export interface AppOptions {
   maxLongPolls?: number;
   /** Finished tasks older than this many days are deleted; undefined (default) keeps them. */
   retentionDays?: number | undefined;
+  /** Changes in the log of changes older than this many hours are deleted (default 24). */
+  eventRetentionHours?: number;
+  /** Live event streams open at once at most (default 1000); more answer 429. */
+  maxEventStreams?: number;
   /** How often expired leases are tidied, in milliseconds. */
   sweepIntervalMs?: number;
   /** On close, how long in-flight requests may take before their connections are cut, in milliseconds. */
@@ -73,6 +81,8 @@ function requestId(request: { headers: Record<string, string | string[] | undefi
 
 const RETENTION_BATCH = 500;
 const RETENTION_INTERVAL_MS = 60_000;
+/** How often the stats' rollups are brought up to date with the log of task changes. */
+const STATS_FOLD_INTERVAL_MS = 5_000;
 
 /**
  * Builds the HTTP application: tRPC at /trpc, the same procedures as REST at /api, the OpenAPI
@@ -90,6 +100,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     corsOrigins = [],
     maxLongPolls = 1000,
     retentionDays,
+    eventRetentionHours = 24,
+    maxEventStreams = 1000,
     sweepIntervalMs = 5000,
     shutdownGraceMs = 10_000,
     headersTimeoutMs = 10_000,
@@ -145,8 +157,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // get a grace period; connections still open after it (e.g. a client that went away without
   // closing its socket) are cut, so that closing always ends.
   const shutdown = new AbortController();
+  // This server's one reader of the log of changes, for live events and waits for results.
+  const changes = new ChangeHub(store, { onError: (error) => app.log.warn({ err: error }, 'reading the log of changes failed') });
   app.addHook('preClose', async () => {
     shutdown.abort();
+    changes.close();
     setTimeout(() => app.server.closeAllConnections(), shutdownGraceMs).unref();
   });
 
@@ -164,6 +179,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     app.addHook('onClose', async () => clearInterval(timer));
   };
   every(sweepIntervalMs, 'lease sweep', () => store.sweepExpiredLeases());
+  // The stats' rollups, from the log of changes (one replica at a time): GET /api/stats folds what is left.
+  every(STATS_FOLD_INTERVAL_MS, 'stats fold', () => store.foldStats());
   if (retentionDays !== undefined) {
     every(RETENTION_INTERVAL_MS, 'retention', async () => {
       const before = new Date(Date.now() - retentionDays * 86_400_000).toISOString();
@@ -173,6 +190,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       while (deleted === RETENTION_BATCH && !shutdown.signal.aborted);
     });
   }
+
+  // The log of changes is kept for eventRetentionHours, whatever becomes of the tasks.
+  every(RETENTION_INTERVAL_MS, 'event retention', async () => {
+    const before = new Date(Date.now() - eventRetentionHours * 3_600_000).toISOString();
+    let deleted: number;
+    do deleted = await store.deleteChangesBefore(before, RETENTION_BATCH);
+    while (deleted === RETENTION_BATCH && !shutdown.signal.aborted);
+  });
 
   // Errors raised by Fastify itself (unreadable JSON, oversized body, …) before a procedure runs.
   app.setErrorHandler((error: FastifyError, request, reply) => {
@@ -208,13 +233,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   if (corsOrigins.length > 0) {
-    await app.register(fastifyCors, { origin: corsOrigins, exposedHeaders: ['x-request-id'] });
+    await app.register(fastifyCors, { origin: corsOrigins, exposedHeaders: ['x-request-id', 'link', 'x-next-cursor'] });
   }
 
   const logServerError = ({ error, req }: { error: { code: string; cause?: unknown }; req: FastifyRequest }) => {
     if (error.code === 'INTERNAL_SERVER_ERROR') req.log.error({ err: error.cause ?? error }, 'procedure failed');
   };
   const longPolls = new LongPollLimiter(maxLongPolls);
+  const eventStreams = new StreamLimiter(maxEventStreams);
   const context = async (transport: Context['transport'], request: FastifyRequest, signal: AbortSignal): Promise<Context> => {
     let either: AbortSignal | undefined;
     return {
@@ -227,6 +253,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       // Set by the gate before the body was read.
       auth: request.auth ?? (await authenticate(request.headers.authorization)),
       longPolls,
+      changes,
+      eventStreams,
+      // As sent, before the REST adapter took `/api` off it: links to other pages are made from it.
+      ...(transport === 'rest' ? { url: request.originalUrl } : {}),
     };
   };
 
@@ -254,6 +284,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       });
       res.status(response.status);
       response.headers.forEach((value, name) => void res.header(name, value));
+      // A subscription (live events) is a stream that lasts: sent as it comes. The socket's idle
+      // timeout does not cut it, since it pings (see SSE_PING_MS); it ends when the client goes
+      // away (its request's signal aborts the procedure) or the server stops (ctx.signal).
+      // Its connection closes with it: kept alive, it would hold a stopping server until the
+      // keep-alive timeout, having become idle only after the server started to close.
+      if (response.body && response.headers.get('content-type')?.startsWith('text/event-stream')) {
+        res.header('connection', 'close');
+        return res.send(Readable.fromWeb(response.body as WebReadableStream<Uint8Array>));
+      }
       return res.send(await response.text());
     });
   });
@@ -300,7 +339,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
           return { status };
         }
         const status = ctx?.responseStatus ?? (paths?.[0] ? procedureMeta.get(paths[0])?.successStatus : undefined);
-        return status ? { status } : {};
+        const headers = ctx?.responseHeaders ?? {};
+        return status ? { status, headers } : { headers };
       },
     });
   });

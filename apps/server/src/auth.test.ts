@@ -35,6 +35,7 @@ const OPERATIONS: [Access, string, () => string, unknown?][] = [
   ['read', 'GET', () => `/api/task-types/${typeId}`],
   ['read', 'GET', () => '/api/tasks'],
   ['read', 'GET', () => `/api/tasks/${taskId}`],
+  ['read', 'GET', () => `/api/tasks/${taskId}/attempts`],
   ['produce', 'POST', () => '/api/tasks', { task_type_id: 1 }],
   ['produce', 'POST', () => '/api/tasks/batch', { tasks: [{ task_type_id: 1 }] }],
   ['produce', 'PUT', () => `/api/tasks/${taskId}`, { priority: 5 }],

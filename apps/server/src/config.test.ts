@@ -23,6 +23,8 @@ describe('loadConfig', () => {
       maxConnections: 10_000,
       bodyMemoryLimit: 64 * 1024 * 1024,
       validationTimeoutMs: 1_000,
+      eventRetentionHours: 24,
+      maxEventStreams: 1000,
     });
   });
 
@@ -51,6 +53,8 @@ describe('loadConfig', () => {
         CORS_ORIGINS: 'https://a.example.com, https://b.example.com',
         MAX_LONG_POLLS: '10',
         RETENTION_DAYS: '7',
+        EVENT_RETENTION_HOURS: '1.5',
+        MAX_EVENT_STREAMS: '20',
         INIT_CWD: '/home/ops',
         HEADERS_TIMEOUT_MS: '2000',
         REQUEST_TIMEOUT_MS: '4000',
@@ -71,6 +75,8 @@ describe('loadConfig', () => {
       corsOrigins: ['https://a.example.com', 'https://b.example.com'],
       maxLongPolls: 10,
       retentionDays: 7,
+      eventRetentionHours: 1.5,
+      maxEventStreams: 20,
       workingDirectory: '/home/ops',
       headersTimeoutMs: 2000,
       requestTimeoutMs: 4000,
@@ -112,6 +118,8 @@ describe('loadConfig', () => {
     [{ BODY_LIMIT: '10' }, /^Invalid BODY_LIMIT="10": must be at least 1024 bytes$/],
     [{ CORS_ORIGINS: 'not a url' }, /^Invalid CORS_ORIGINS="not a url": /],
     [{ RETENTION_DAYS: '0' }, /^Invalid RETENTION_DAYS="0": must be more than 0$/],
+    [{ EVENT_RETENTION_HOURS: '0' }, /^Invalid EVENT_RETENTION_HOURS="0": must be more than 0$/],
+    [{ MAX_EVENT_STREAMS: 'many' }, /^Invalid MAX_EVENT_STREAMS="many": must be a number$/],
     [{ HEADERS_TIMEOUT_MS: '50' }, /^Invalid HEADERS_TIMEOUT_MS="50": must be at least 100 ms$/],
     [{ HEADERS_TIMEOUT_MS: '40000' }, /^Invalid HEADERS_TIMEOUT_MS=40000: must not be more than REQUEST_TIMEOUT_MS \(30000\)$/],
     [{ MAX_CONNECTIONS: '0' }, /^Invalid MAX_CONNECTIONS="0": must be at least 1$/],

@@ -46,6 +46,8 @@ const EnvSchema = z.object({
     .default([]),
   MAX_LONG_POLLS: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(0, 'must not be negative').default(1000),
   RETENTION_DAYS: z.coerce.number({ error: 'must be a number of days' }).positive('must be more than 0').optional(),
+  EVENT_RETENTION_HOURS: z.coerce.number({ error: 'must be a number of hours' }).positive('must be more than 0').default(24),
+  MAX_EVENT_STREAMS: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(0, 'must not be negative').default(1000),
   HEADERS_TIMEOUT_MS: milliseconds(10_000),
   REQUEST_TIMEOUT_MS: milliseconds(30_000),
   KEEP_ALIVE_TIMEOUT_MS: milliseconds(5_000),
@@ -90,6 +92,10 @@ export interface Config {
   maxLongPolls: number;
   /** Finished tasks older than this many days are deleted; undefined keeps them. */
   retentionDays: number | undefined;
+  /** Changes in the log of changes (live events) older than this many hours are deleted. */
+  eventRetentionHours: number;
+  /** Live event streams open at once at most; more answer 429. */
+  maxEventStreams: number;
   /** Where the command was run: relative paths given by the user are resolved against it. */
   workingDirectory: string;
   /** How long a client may take to send a request's headers, in milliseconds. */
@@ -145,6 +151,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     corsOrigins: e.CORS_ORIGINS,
     maxLongPolls: e.MAX_LONG_POLLS,
     retentionDays: e.RETENTION_DAYS,
+    eventRetentionHours: e.EVENT_RETENTION_HOURS,
+    maxEventStreams: e.MAX_EVENT_STREAMS,
     workingDirectory,
     headersTimeoutMs: e.HEADERS_TIMEOUT_MS,
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS,

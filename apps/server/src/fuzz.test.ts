@@ -438,6 +438,7 @@ const OPERATIONS: Operation[] = [
     },
   },
   { method: 'GET', route: '/api/tasks/{id}', procedure: 'tasks.get', type: 'query', idField: 'task_id', fields: {} },
+  { method: 'GET', route: '/api/tasks/{id}/attempts', procedure: 'tasks.attempts', type: 'query', idField: 'task_id', fields: {} },
   {
     method: 'PUT',
     route: '/api/tasks/{id}',
@@ -494,7 +495,12 @@ const OPERATIONS: Operation[] = [
     type: 'mutation',
     idField: 'task_id',
     leased: true,
-    fields: { ...leaseFields, lease_seconds: { valid: num(1, 3600), kind: 'number' } },
+    fields: {
+      ...leaseFields,
+      lease_seconds: { valid: num(1, 3600), kind: 'number' },
+      progress: { valid: num(0, 100), kind: 'number' },
+      message: { valid: str(0, 60), kind: 'text' },
+    },
   },
   {
     method: 'POST',

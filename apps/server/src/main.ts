@@ -66,6 +66,8 @@ const app = await buildApp({
   corsOrigins: config.corsOrigins,
   maxLongPolls: config.maxLongPolls,
   retentionDays: config.retentionDays,
+  eventRetentionHours: config.eventRetentionHours,
+  maxEventStreams: config.maxEventStreams,
   headersTimeoutMs: config.headersTimeoutMs,
   requestTimeoutMs: config.requestTimeoutMs,
   keepAliveTimeoutMs: config.keepAliveTimeoutMs,

@@ -1,7 +1,7 @@
 /**
  * The Python worker example (examples/python-worker/worker.py) against a real server: it settles
- * each task and claims the next in one exchange, records a handler's exception as a failed
- * attempt, and on SIGTERM reports the task in hand and exits 0. Another language speaking the
+ * each task and claims the next in one exchange, reports a handler's progress, records a
+ * handler's exception as a failed attempt, and on SIGTERM reports the task in hand and exits 0. Another language speaking the
  * REST contract, as existing services do.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -20,7 +20,7 @@ describe.skipIf(!python)('the Python worker example', () => {
   });
   afterAll(() => server?.close());
 
-  it('runs tasks through exchanges, fails the one whose handler raises, and stops on SIGTERM', async () => {
+  it('runs tasks through exchanges, reports progress, fails the one whose handler raises, and stops on SIGTERM', async () => {
     const type = await server.request('POST', '/api/task-types', { name: 'data_analysis', max_attempts: 1 });
     expect(type.status).toBe(201);
     const create = async (parameters: object) => (await server.request('POST', '/api/tasks', { task_type_id: type.body.id, parameters })).body.id as number;
@@ -35,6 +35,10 @@ describe.skipIf(!python)('the Python worker example', () => {
     try {
       for (const id of good) await expect.poll(async () => (await status(id)).status, { timeout: 15_000 }).toBe('completed');
       expect((await status(good[0]!)).result).toEqual({ clusters: 5 });
+      // The handler reported its progress half-way: on the task, and on its attempt.
+      expect(await status(good[0]!)).toMatchObject({ progress: 50, progress_message: 'clustering 100 rows' });
+      const attempts = (await server.request('GET', `/api/tasks/${good[0]}/attempts`)).body;
+      expect(attempts).toEqual([expect.objectContaining({ outcome: 'completed', progress: 50, progress_message: 'clustering 100 rows', heartbeats: 1 })]);
       await expect.poll(async () => (await status(bad)).status, { timeout: 15_000 }).toBe('failed');
       expect((await status(bad)).error_message).toMatch(/rows must be a non-negative integer/);
 

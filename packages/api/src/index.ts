@@ -11,3 +11,5 @@ export { httpStatusOf, storageStatusOf, type Detail, type ValidationProblem } fr
 export { buildOpenApiDocument } from './openapi.js';
 export { claimWithWait, LongPollLimiter } from './queue/claim.js';
 export * from './schemas.js';
+export { ChangeHub, type ChangeFilter, type ChangeHubOptions } from './events/hub.js';
+export { StreamLimiter } from './events/limiter.js';

@@ -33,10 +33,22 @@ describe('the OpenAPI document', () => {
 
   it('documents path and query parameters', () => {
     const names = (op: { parameters?: { name: string; in: string }[] }) => (op.parameters ?? []).map((p) => `${p.in}:${p.name}`);
-    expect(names(doc.paths['/tasks'].get)).toEqual(['query:task_type_id', 'query:status', 'query:limit']);
+    expect(names(doc.paths['/tasks'].get)).toEqual(
+      [
+        'task_type_id', 'task_type', 'status', 'priority_min', 'priority_max', 'created_after', 'created_before', 'updated_after',
+        'updated_before', 'finished_after', 'finished_before', 'run_at_after', 'run_at_before', 'worker_id', 'idempotency_key',
+        'metadata_key', 'metadata_value', 'sort', 'cursor', 'limit',
+      ].map((name) => `query:${name}`),
+    );
+    const parameter = (name: string) => doc.paths['/tasks'].get.parameters.find((p: { name: string }) => p.name === name);
+    // Several statuses: the parameter repeated (form style, exploded: OpenAPI's default for a query array).
+    expect(parameter('status').schema).toMatchObject({ type: 'array', items: { enum: ['pending', 'running', 'completed', 'failed', 'cancelled'] } });
+    expect(parameter('sort').schema).toMatchObject({ enum: ['newest', 'oldest', 'priority', 'run_at'], default: 'newest' });
     expect(names(doc.paths['/task-types'].get)).toEqual(['query:include_inactive']);
+    // A get may wait for the task to finish.
+    expect(names(doc.paths['/tasks/{task_id}'].get)).toEqual(['path:task_id', 'query:wait_seconds']);
     for (const method of ['get', 'put', 'delete']) {
-      expect(names(doc.paths['/tasks/{task_id}'][method])).toEqual(['path:task_id']);
+      if (method !== 'get') expect(names(doc.paths['/tasks/{task_id}'][method])).toEqual(['path:task_id']);
       expect(names(doc.paths['/task-types/{task_type_id}'][method])).toEqual(['path:task_type_id']);
     }
     const limit = doc.paths['/tasks'].get.parameters.find((p: { name: string }) => p.name === 'limit');
@@ -112,6 +124,21 @@ describe('the OpenAPI document: the queue', () => {
   });
 });
 
+describe('the OpenAPI document: bulk actions', () => {
+  it('documents retry, cancel and delete by ids or a filter, answering how many changed', () => {
+    for (const action of ['retry', 'cancel', 'delete']) {
+      const op = doc.paths[`/tasks/bulk/${action}`].post;
+      expect(Object.keys(op.responses).find((c) => c < '300')).toBe('200');
+      const body = op.requestBody.content['application/json'].schema;
+      expect(Object.keys(body.properties)).toEqual(['ids', 'filter', 'limit']);
+      expect(body.properties.limit).toMatchObject({ minimum: 1, maximum: 1000, default: 1000 });
+      expect(body.properties.filter.additionalProperties).toBe(false);
+      expect(op.responses['200'].content['application/json'].schema).toEqual({ $ref: '#/components/schemas/BulkResult' });
+    }
+    expect(doc.components.schemas.BulkResult.required).toEqual(['changed', 'more']);
+  });
+});
+
 describe('the OpenAPI document: authentication', () => {
   it('documents bearer tokens and the 401 and 403 answers', () => {
     expect(doc.components.securitySchemes.bearerAuth).toMatchObject({ type: 'http', scheme: 'bearer' });
@@ -121,5 +148,27 @@ describe('the OpenAPI document: authentication', () => {
       expect(op.responses['401'].content['application/json'].schema).toEqual({ $ref: '#/components/schemas/Error' });
       expect(op.responses['403']).toBeDefined();
     }
+  });
+});
+
+describe('the OpenAPI document: progress and history', () => {
+  it('documents the progress a heartbeat may carry, with its bounds', () => {
+    const heartbeat = doc.paths['/tasks/{task_id}/heartbeat'].post.requestBody.content['application/json'].schema;
+    expect(heartbeat.properties.progress).toMatchObject({ type: 'number', minimum: 0, maximum: 100, description: expect.any(String) });
+    expect(heartbeat.properties.message).toMatchObject({ type: 'string', maxLength: 1000, description: expect.any(String) });
+    expect(heartbeat.required).toEqual(['worker_id', 'lease_id']);
+  });
+
+  it('documents GET /api/tasks/{task_id}/attempts: a list of TaskAttempt, 404 for an unknown task', () => {
+    const op = doc.paths['/tasks/{task_id}/attempts'].get;
+    expect(op.parameters.map((p: { in: string; name: string }) => `${p.in}:${p.name}`)).toEqual(['path:task_id']);
+    expect(op.responses['200'].content['application/json'].schema).toEqual({ type: 'array', items: { $ref: '#/components/schemas/TaskAttempt' } });
+    expect(op.responses['404'].content['application/json'].schema).toEqual({ $ref: '#/components/schemas/Error' });
+    const attempt = doc.components.schemas.TaskAttempt;
+    expect(Object.keys(attempt.properties)).toEqual([
+      'task_id', 'attempt', 'worker_id', 'lease_id', 'claimed_at', 'heartbeats', 'progress', 'progress_message', 'finished_at', 'outcome', 'error_message',
+    ]);
+    expect(attempt.required).toEqual(Object.keys(attempt.properties));
+    expect(doc.components.schemas.AttemptOutcome.enum).toEqual(['completed', 'failed', 'lease_expired', 'cancelled']);
   });
 });

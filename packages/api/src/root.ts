@@ -1,4 +1,5 @@
 import type { AnyTRPCProcedure } from '@trpc/server';
+import { statsRouter } from './routers/stats.js';
 import { taskTypesRouter } from './routers/task-types.js';
 import { tasksRouter } from './routers/tasks.js';
 import { restFieldLocators, router, type Meta } from './trpc.js';
@@ -6,6 +7,7 @@ import { restFieldLocators, router, type Meta } from './trpc.js';
 export const appRouter = router({
   taskTypes: taskTypesRouter,
   tasks: tasksRouter,
+  stats: statsRouter,
 });
 
 export type AppRouter = typeof appRouter;

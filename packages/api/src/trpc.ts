@@ -4,6 +4,8 @@ import { TRPC_ERROR_CODES_BY_KEY, type TRPC_ERROR_CODE_KEY } from '@trpc/server/
 import type { OpenApiMeta } from 'trpc-to-openapi';
 import { refusal, type Access, type Auth } from './auth.js';
 import type { LongPollLimiter } from './queue/claim.js';
+import type { ChangeHub } from './events/hub.js';
+import type { StreamLimiter } from './events/limiter.js';
 import { detailOf, fromDomainError, httpStatusOf, summarize, type Detail, type FieldLocator } from './errors.js';
 import { DecodedName } from './schemas.js';
 
@@ -15,8 +17,16 @@ export interface Context {
   signal: AbortSignal;
   /** Set by a procedure when its REST status differs from its usual success status. */
   responseStatus?: number;
+  /** Set by a procedure: headers of its REST answer, such as the link to the next page. */
+  responseHeaders?: Record<string, string>;
+  /** On REST, the request's path and query as the client sent them (`/api/tasks?…`), for links to other pages. */
+  url?: string;
   /** Caps the claims that wait at once. */
   longPolls: LongPollLimiter;
+  /** This server's reader of the log of changes: live events and waits for results subscribe to it. */
+  changes: ChangeHub;
+  /** Caps the live event streams open at once. */
+  eventStreams: StreamLimiter;
   /** Whether this request must carry a token, and the token it carried, if valid. */
   auth: Auth;
 }
@@ -87,11 +97,20 @@ export function trpcErrorBody(procedures: string, batch: boolean, status: number
   return procedures.split(',').map((path) => ({ error: shapeOf(code, status, path, detail) }));
 }
 
+/** How often an idle event stream sends a ping. */
+export const SSE_PING_MS = 10_000;
+
 const t = initTRPC
   .context<Context>()
   .meta<Meta>()
   .create({
     errorFormatter: ({ error, path, ctx }) => errorShape(error, path, ctx?.transport),
+    // Live events (server-sent events): a ping keeps an idle stream's connection from being cut
+    // as idle, here or by a proxy, and lets the client notice a dead one and reconnect.
+    sse: {
+      ping: { enabled: true, intervalMs: SSE_PING_MS },
+      client: { reconnectAfterInactivityMs: SSE_PING_MS * 3 },
+    },
   });
 
 /** Maps the store's domain errors (not found, conflict, invalid state) to their tRPC codes. */

@@ -10,14 +10,19 @@
  * This entry imports no Node.js module and installs no process handler, so a bundler can take it
  * into a browser app. The worker runtime, which does both, is `@prismq/client/worker`.
  */
-import { createTRPCClient, httpBatchLink, httpLink, splitLink, TRPCClientError, type HTTPHeaders } from '@trpc/client';
+import { createTRPCClient, httpBatchLink, httpLink, httpSubscriptionLink, splitLink, TRPCClientError, type HTTPHeaders } from '@trpc/client';
 import type { inferRouterError, inferRouterInputs, inferRouterOutputs } from '@trpc/server';
 import type { AppRouter } from '@prismq/api';
+import { FetchEventSource, type FetchEventSourceInit } from './event-source.js';
+
+export { FetchEventSource, type FetchEventSourceInit };
 
 export type { AppRouter };
 export type RouterInputs = inferRouterInputs<AppRouter>;
 export type RouterOutputs = inferRouterOutputs<AppRouter>;
 export type Task = RouterOutputs['tasks']['get'];
+/** One attempt of a task, as `tasks.attempts` (GET /api/tasks/{task_id}/attempts) lists them. */
+export type TaskAttempt = RouterOutputs['tasks']['attempts'][number];
 export type TaskType = RouterOutputs['taskTypes']['get'];
 export type TaskStatus = Task['status'];
 export type TaskCreateInput = RouterInputs['tasks']['create'];
@@ -27,6 +32,10 @@ export type TaskTypeCreateInput = RouterInputs['taskTypes']['create'];
 export type TaskTypeUpdateInput = RouterInputs['taskTypes']['update'];
 export type TaskClaimInput = RouterInputs['tasks']['claim'];
 export type TaskExchangeInput = RouterInputs['tasks']['exchange'];
+/** The filters of live events (`tasks.events`), and the id to resume after. */
+export type TaskEventsInput = RouterInputs['tasks']['events'];
+/** Something that happened to a task, as live events stream it (`tasks.events`). */
+export type TaskChange = RouterOutputs['tasks']['events'] extends AsyncIterable<{ data: infer C }> ? C : never;
 
 export interface PrismqClientOptions {
   /** The server's base URL, e.g. `http://localhost:8000`. */
@@ -62,15 +71,28 @@ export function createPrismqClient(options: PrismqClientOptions): PrismqClient {
     ...(options.fetch ? { fetch: options.fetch } : {}),
   };
   const alone = httpLink(linkOptions);
+  const calls =
+    options.batch === false
+      ? alone
+      : splitLink({
+          // Calls that may wait: a wait would hold up the calls batched with it.
+          condition: (op) =>
+            op.path === 'tasks.claim' || op.path === 'tasks.exchange' || (op.path === 'tasks.get' && Boolean((op.input as { wait_seconds?: number } | undefined)?.wait_seconds)),
+          true: alone,
+          false: httpBatchLink({ ...linkOptions, maxItems: MAX_BATCH_ITEMS, maxURLLength: MAX_URL_LENGTH }),
+        });
   return createTRPCClient<AppRouter>({
     links: [
-      options.batch === false
-        ? alone
-        : splitLink({
-            condition: (op) => op.path === 'tasks.claim' || op.path === 'tasks.exchange',
-            true: alone,
-            false: httpBatchLink({ ...linkOptions, maxItems: MAX_BATCH_ITEMS, maxURLLength: MAX_URL_LENGTH }),
-          }),
+      splitLink({
+        // Live events: server-sent events, over fetch so that the token travels as a header.
+        condition: (op) => op.type === 'subscription',
+        true: httpSubscriptionLink({
+          url: linkOptions.url,
+          EventSource: FetchEventSource,
+          eventSourceOptions: (): FetchEventSourceInit => ({ headers: async () => (await linkOptions.headers()) as Record<string, string> }),
+        }),
+        false: calls,
+      }),
     ],
   });
 }
@@ -84,6 +106,42 @@ export function errorInfo(error: unknown): PrismqErrorInfo | undefined {
   if (!(error instanceof TRPCClientError)) return undefined;
   const data = (error as TRPCClientError<AppRouter>).data;
   return data ? { code: data.code, httpStatus: data.httpStatus, detail: data.detail } : undefined;
+}
+
+/** waitForResult gave up: the task was not finished within `timeoutMs`. */
+export class WaitTimeoutError extends Error {
+  constructor(
+    readonly task: Task,
+    timeoutMs: number,
+  ) {
+    super(`Task ${task.id} did not finish within ${timeoutMs} ms (it is ${task.status})`);
+    this.name = 'WaitTimeoutError';
+  }
+}
+
+export interface WaitForResultOptions {
+  /** Give up after this long (WaitTimeoutError), give or take a second; default: wait as long as it takes. */
+  timeoutMs?: number;
+  /** Stops waiting (the call rejects with the signal's reason). */
+  signal?: AbortSignal;
+}
+
+/**
+ * Waits until the task is finished (completed, failed or cancelled) and returns it: a loop of
+ * `tasks.get` with `wait_seconds` (up to 30 s each), which the server answers as soon as the
+ * task finishes. Throws WaitTimeoutError when `timeoutMs` passes first, and the API's error when
+ * the task does not exist (NOT_FOUND).
+ */
+export async function waitForResult(client: PrismqClient, taskId: number, options: WaitForResultOptions = {}): Promise<Task> {
+  const { timeoutMs, signal } = options;
+  const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
+  for (;;) {
+    const left = deadline - Date.now();
+    const wait = Math.max(0, Math.min(30, Math.ceil(left / 1000)));
+    const task = await client.tasks.get.query({ task_id: taskId, wait_seconds: wait }, signal ? { signal } : {});
+    if (task.status === 'completed' || task.status === 'failed' || task.status === 'cancelled') return task;
+    if (Date.now() >= deadline || wait === 0) throw new WaitTimeoutError(task, timeoutMs ?? 0);
+  }
 }
 
 export { TRPCClientError };

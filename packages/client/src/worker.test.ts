@@ -1,5 +1,5 @@
 import { startTestServer, type TestServer } from '@prismq/server/testing';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createPrismqClient, type PrismqClient, type Task, type TaskExchangeInput } from './index.js';
 import { createWorker, type Worker } from './worker.js';
 
@@ -246,5 +246,86 @@ describe('createWorker', () => {
     await worker.stopped;
     expect(await client.tasks.get.query({ task_id: first.id })).toMatchObject({ status: 'completed', result: 'finished' });
     expect(await client.tasks.get.query({ task_id: second.id })).toMatchObject({ status: 'pending', attempts: 0 });
+  });
+});
+
+describe('createWorker: progress', () => {
+  /** The attempts of a task, as GET /api/tasks/{id}/attempts lists them. */
+  const attemptsOf = (id: number) => client.tasks.attempts.query({ task_id: id });
+
+  it('reports a handler’s ctx.progress at once, on the task and its attempt', async () => {
+    const type = await newType();
+    const release = gate();
+    start({
+      handlers: {
+        [type.name]: async (_task, ctx) => {
+          ctx.progress(50, 'half');
+          await release.opened;
+          return 'done';
+        },
+      },
+    });
+    const task = await client.tasks.create.mutate({ task_type_id: type.id });
+    // Long before the first regular heartbeat (a third of the 60 s lease).
+    await expect.poll(async () => (await client.tasks.get.query({ task_id: task.id })).progress).toBe(50);
+    expect(await client.tasks.get.query({ task_id: task.id })).toMatchObject({ status: 'running', progress: 50, progress_message: 'half' });
+    expect(await attemptsOf(task.id)).toEqual([expect.objectContaining({ progress: 50, progress_message: 'half', heartbeats: 1, outcome: null })]);
+    release.open();
+    await eventually(taskIn(task.id, 'completed'));
+    expect(await attemptsOf(task.id)).toEqual([expect.objectContaining({ progress: 50, progress_message: 'half', outcome: 'completed' })]);
+  });
+
+  it('coalesces a tight loop of reports: one heartbeat on its way, then the latest, which arrives before the outcome', async () => {
+    const type = await newType();
+    start({
+      handlers: {
+        [type.name]: (_task, ctx) => {
+          for (let percent = 0; percent <= 100; percent++) ctx.progress(percent, `step ${percent}`);
+          return 'done';
+        },
+      },
+    });
+    const task = await client.tasks.create.mutate({ task_type_id: type.id });
+    const done = await eventually(taskIn(task.id, 'completed'));
+    expect(done).toMatchObject({ progress: 100, progress_message: 'step 100' });
+    const [attempt] = await attemptsOf(task.id);
+    expect(attempt).toMatchObject({ progress: 100, progress_message: 'step 100', outcome: 'completed' });
+    expect(attempt!.heartbeats).toBeGreaterThanOrEqual(1);
+    expect(attempt!.heartbeats).toBeLessThanOrEqual(2);
+  });
+
+  it('refuses a percent outside 0 to 100 in the handler, failing the attempt', async () => {
+    const type = await newType({ max_attempts: 1 });
+    start({ handlers: { [type.name]: (_task, ctx) => ctx.progress(101) } });
+    const task = await client.tasks.create.mutate({ task_type_id: type.id });
+    const failed = await eventually(taskIn(task.id, 'failed'));
+    expect(failed.error_message).toMatch(/progress must be a number from 0 to 100/);
+  });
+
+  it('aborts the handler’s signal when a report finds the task cancelled, and reports no error', async () => {
+    const type = await newType();
+    const errors: unknown[] = [];
+    const cancelled = gate();
+    start({
+      onError: (error) => errors.push(error),
+      handlers: {
+        [type.name]: async (_task, ctx) => {
+          await cancelled.opened;
+          const aborted = new Promise((resolve) => ctx.signal.addEventListener('abort', resolve));
+          ctx.progress(10, 'still here');
+          await aborted;
+          return 'too late';
+        },
+      },
+    });
+    const task = await client.tasks.create.mutate({ task_type_id: type.id });
+    await eventually(taskIn(task.id, 'running'));
+    await client.tasks.cancel.mutate({ task_id: task.id });
+    cancelled.open();
+    await expect.poll(async () => (await attemptsOf(task.id))[0]?.outcome).toBe('cancelled');
+    // The handler returns once its signal is aborted; its outcome is not reported.
+    await vi.waitFor(() => expect(workers.at(-1)!.active).toBe(0));
+    expect(await client.tasks.get.query({ task_id: task.id })).toMatchObject({ status: 'cancelled', progress: null, result: null });
+    expect(errors).toEqual([]);
   });
 });

@@ -35,6 +35,15 @@ export interface HandlerContext {
   signal: AbortSignal;
   /** Extends the lease now. Heartbeats are also sent automatically. */
   heartbeat(): Promise<void>;
+  /**
+   * Reports how far the task got, 0 to 100, and what it is doing (at most 1000 characters; longer
+   * is cut), by a heartbeat sent at once: the task and its attempt keep them (GET
+   * /api/tasks/{id}/attempts). Returns at once. Calls made while a report is on its way are
+   * coalesced: the latest goes when it has arrived, so a tight loop sends at most one at a time.
+   * The last report reaches the server before the task's outcome. A report without a message
+   * clears the previous one. Throws a RangeError for a percent outside 0 to 100.
+   */
+  progress(percent: number, message?: string): void;
   workerId: string;
 }
 
@@ -77,6 +86,15 @@ export interface Worker {
 }
 
 const RETRY_AFTER_ERROR_MS = 1000;
+
+/** The longest progress message the API takes (its rules/progress.ts). */
+const MAX_PROGRESS_MESSAGE_LENGTH = 1000;
+
+/** A progress report, as the heartbeat carries it. */
+interface ProgressReport {
+  progress: number;
+  message?: string;
+}
 
 class LeaseLost extends Error {}
 
@@ -141,10 +159,10 @@ export function createWorker<Types extends Record<string, object> = Record<strin
     const lost = new AbortController();
     let leaseExpiresAt = Date.parse(task.lease_expires_at ?? '') || Date.now() + leaseSeconds * 1000;
 
-    const heartbeat = async () => {
+    const heartbeat = async (report?: ProgressReport) => {
       if (lost.signal.aborted) throw lost.signal.reason;
       try {
-        const renewed = await client.tasks.heartbeat.mutate({ ...lease, lease_seconds: leaseSeconds });
+        const renewed = await client.tasks.heartbeat.mutate({ ...lease, lease_seconds: leaseSeconds, ...report });
         leaseExpiresAt = Date.parse(renewed.lease_expires_at ?? '') || leaseExpiresAt;
       } catch (error) {
         if (isLeaseLost(error)) lost.abort(new LeaseLost(`task ${task.id} was cancelled or its lease was lost`));
@@ -153,6 +171,30 @@ export function createWorker<Types extends Record<string, object> = Record<strin
       }
     };
     const timer = setInterval(() => heartbeat().catch((error) => isLeaseLost(error) || onError(error, task)), (leaseSeconds * 1000) / 3);
+
+    // Progress goes by heartbeats, one on its way at a time: `nextReport` is the latest report
+    // made meanwhile, sent once the one on its way (`reporting`) has arrived.
+    let nextReport: ProgressReport | undefined;
+    let reporting: Promise<void> | undefined;
+    const sendReport = () => {
+      const report = nextReport!;
+      nextReport = undefined;
+      reporting = heartbeat(report)
+        .catch((error: unknown) => {
+          // A lost lease aborts the handler's signal (see heartbeat); anything else is reported.
+          if (!isLeaseLost(error) && !lost.signal.aborted) onError(error, task);
+        })
+        .then(() => {
+          reporting = undefined;
+          if (nextReport && !lost.signal.aborted) sendReport();
+        });
+    };
+    const progress = (percent: number, message?: string) => {
+      if (typeof percent !== 'number' || !(percent >= 0 && percent <= 100)) throw new RangeError(`progress must be a number from 0 to 100, not ${String(percent)}`);
+      if (lost.signal.aborted) return;
+      nextReport = message === undefined ? { progress: percent } : { progress: percent, message: String(message).slice(0, MAX_PROGRESS_MESSAGE_LENGTH) };
+      if (!reporting) sendReport();
+    };
 
     try {
       // Held ahead for a while: the lease is renewed first, so that the handler starts with most of it.
@@ -168,12 +210,15 @@ export function createWorker<Types extends Record<string, object> = Record<strin
       if (!handler) throw new Error(`no handler for task type ${task.task_type_id}`);
       let outcome: Outcome;
       try {
-        outcome = { task, lease_id: task.lease_id, ok: true, result: await handler(task, { signal: lost.signal, heartbeat, workerId }) };
+        const context: HandlerContext = { signal: lost.signal, heartbeat: () => heartbeat(), progress, workerId };
+        outcome = { task, lease_id: task.lease_id, ok: true, result: await handler(task, context) };
       } catch (error) {
         const message = (error instanceof Error ? error.message : String(error)) || 'Handler failed';
         outcome = { task, lease_id: task.lease_id, ok: false, error_message: message.slice(0, 65_536) };
       }
       clearInterval(timer);
+      // The last progress reported arrives before the outcome, which ends the lease.
+      while (reporting) await reporting;
       if (lost.signal.aborted) return; // no longer ours to settle
       // The slot is free once the handler is done: its outcome goes with the next exchange, which
       // also claims the next tasks. stop() still waits for every outcome to be reported.
