@@ -105,6 +105,12 @@ export interface ScenarioFigures {
   rss_lifecycle_peak_mib: number;
   /** Per database size: get by id and list with filters, requests per second; list latency mean and p99, ms. */
   [readFigure: `get_${number}` | `list_${number}` | `list_mean_ms_${number}` | `list_p99_ms_${number}`]: number;
+  /**
+   * Per database size, one request at a time over HTTP: p95 of a search (`q`: a rare word, a word
+   * in every task, a word of an error, two words), and p95 of a page of each of the operator's
+   * filters and sorts (see OPERATOR_LISTS in reads.ts), ms.
+   */
+  [operatorFigure: `search_p95_ms_${number}` | `filters_p95_ms_${number}`]: number;
 }
 
 export interface SystemResult {

@@ -15,6 +15,8 @@ const BATCH = 1000;
 export const DAL_SEED_LIMIT = 100_000;
 /** The table of tasks in `@prismq/db`'s SQLite schema. */
 const TASK_TABLE = 'task_list';
+/** The tenants the seeded tasks belong to (`metadata.tenant`), in turn. */
+const TENANTS = ['acme', 'globex', 'initech'];
 /** Of each batch, how many are then run to completed, and how many to failed. */
 const COMPLETED_PER_BATCH = 100;
 const FAILED_PER_BATCH = 10;
@@ -75,6 +77,7 @@ async function seedThroughStore(path: string, total: number): Promise<number> {
         task_type_id: typeIds[(count + i) % typeIds.length]!,
         parameters: { n: count + i, url: `https://example.com/items/${count + i}` },
         priority: 1 + ((count + i) % 200),
+        metadata: { tenant: TENANTS[(count + i) % TENANTS.length]! },
       }));
       await store.createTasks(inputs);
       const lease = { worker_id: 'seed' };
