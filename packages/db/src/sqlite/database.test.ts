@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { TaskFilter } from '../store.js';
 import { MIGRATIONS_FOLDER, openSqlite, type SqliteDb } from './database.js';
 import { SqliteTaskStore } from './store.js';
-import { claimSql } from './queue.js';
+import { claimSql, NEXT_CLAIMABLE_SQL } from './queue.js';
 import { normalizeFilter } from '../rules/index.js';
 import * as rules from '../rules/index.js';
 import { walkQueries } from './pages.js';
@@ -204,6 +204,18 @@ describe('openSqlite', () => {
         .join('\n');
       expect(plan.match(/USING (COVERING )?INDEX task_list_pending_type_idx/g)).toHaveLength(2);
       expect(plan).not.toMatch(/SCAN task_list\b/);
+    });
+
+    it("looks for the next task to come due through each type's pending index, never another type's backlog", () => {
+      const db = populated();
+      if (analyze) db.$client.exec('analyze');
+      const plan = db.$client
+        .prepare(`explain query plan ${NEXT_CLAIMABLE_SQL}`)
+        .all({ type_ids: '[2, 3]' })
+        .map((row) => (row as { detail: string }).detail)
+        .join('\n');
+      expect(plan).toMatch(/SEARCH task_list USING (COVERING )?INDEX task_list_pending_type_idx \(task_type_id=\?\)/);
+      expect(plan).not.toMatch(/task_list_status_run_at_idx|SCAN task_list\b/);
     });
   });
 });

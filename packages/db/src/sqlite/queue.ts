@@ -87,6 +87,7 @@ const statements = preparedPer((db: SqliteDb) => {
     task: db.select().from(taskList).where(eq(taskList.id, sql.placeholder('id'))).prepare(),
     type: db.select().from(taskTypes).where(eq(taskTypes.id, sql.placeholder('id'))).prepare(),
     /** Extends a held lease; with a @progress (not NULL), sets it and @message (a report: see QueueStore.heartbeatTask). */
+    nextClaimable: client.prepare<[{ type_ids: string }], { at: string | null }>(NEXT_CLAIMABLE_SQL),
     heartbeat: client.prepare<[Held & { now: string; lease_expires_at: string; progress: number | null; message: string | null }], object>(
       `UPDATE task_list SET lease_expires_at = @lease_expires_at, updated_at = @now,
               progress = coalesce(@progress, progress), progress_message = CASE WHEN @progress IS NULL THEN progress_message ELSE @message END
@@ -185,15 +186,23 @@ export function exchange(db: SqliteDb, request: ExchangeRequest): ExchangeWrite 
   );
 }
 
+/**
+ * When the next task of the types (@type_ids, a JSON list) comes due. Called when a claim found
+ * nothing due: the pending tasks of these types, if any, are scheduled for later, and each type's
+ * are read through its own pending index. Named, because the list's index on (status, run_at)
+ * looks cheaper to the planner, and walks every pending task of every other type in search of one
+ * of these (15 ms a claim behind a backlog of 100,000). Its plan is checked in a test.
+ */
+export const NEXT_CLAIMABLE_SQL = `SELECT min(at) AS at FROM (
+    SELECT min(run_at) AS at FROM task_list INDEXED BY task_list_pending_type_idx
+     WHERE status = 'pending' AND task_type_id IN (SELECT value FROM json_each(@type_ids))
+    UNION ALL
+    SELECT min(lease_expires_at) AS at FROM task_list
+     WHERE status = 'running' AND attempts < max_attempts AND task_type_id IN (SELECT value FROM json_each(@type_ids))
+  )`;
+
 export function nextClaimableAt(db: SqliteDb, filter: ClaimFilter): string | null {
-  const typeIds = JSON.stringify(eligibleTypeIds(db, filter));
-  const row = db.get<{ at: string | null }>(sql`SELECT min(at) AS at FROM (
-      SELECT min(run_at) AS at FROM task_list
-       WHERE status = 'pending' AND task_type_id IN (SELECT value FROM json_each(${typeIds}))
-      UNION ALL
-      SELECT min(lease_expires_at) AS at FROM task_list
-       WHERE status = 'running' AND attempts < max_attempts AND task_type_id IN (SELECT value FROM json_each(${typeIds}))
-    )`);
+  const row = statements(db).nextClaimable.get({ type_ids: JSON.stringify(eligibleTypeIds(db, filter)) });
   return row?.at ?? null;
 }
 

@@ -41,7 +41,7 @@ const statements = preparedPer((db: SqliteDb) => {
     rollupsSince: client.prepare<[{ since: string }], RollupRow>(`SELECT * FROM task_stats WHERE minute >= @since`),
     // Each type's oldest pending task, one probe of task_list_type_status_created_idx per type.
     types: client.prepare<[], { id: number; name: string; oldest_pending: string | null }>(
-      `SELECT id, name, (SELECT min(created_at) FROM task_list WHERE task_type_id = t.id AND status = 'pending') AS oldest_pending
+      `SELECT id, name, (SELECT min(created_at) FROM task_list INDEXED BY task_list_type_status_created_idx WHERE task_type_id = t.id AND status = 'pending') AS oldest_pending
          FROM task_types t ORDER BY name`,
     ),
   };
