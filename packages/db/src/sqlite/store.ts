@@ -1,3 +1,4 @@
+import { watch, type FSWatcher } from 'node:fs';
 import { sql } from 'drizzle-orm';
 import { declareTaskType } from '../declare.js';
 import type { StorageError } from '../errors.js';
@@ -62,6 +63,8 @@ export class SqliteTaskStore extends StoreSignals implements TaskStore {
   /** Tells readers of the log of changes that it may have grown: after every commit here, and another process's. */
   private readonly changeHints = new ChangeHints();
   private readonly otherProcesses: NodeJS.Timeout;
+  /** Watches the WAL file, which another process's commit writes: see watchOtherProcesses. */
+  private readonly walWatcher: FSWatcher | undefined;
 
   constructor(path: string, options: SqliteTaskStoreOptions = {}) {
     super();
@@ -85,6 +88,25 @@ export class SqliteTaskStore extends StoreSignals implements TaskStore {
     });
     this.dataVersion = this.readDataVersion();
     this.otherProcesses = setInterval(() => this.checkOtherProcesses(), OTHER_PROCESSES_CHECK_MS).unref();
+    this.walWatcher = this.watchOtherProcesses();
+  }
+
+  /**
+   * Another process's commit appends to the WAL file: watching it (inotify, FSEvents, …) wakes
+   * this store's waiting claims and readers of the log within a millisecond or two, where the
+   * timer alone takes up to OTHER_PROCESSES_CHECK_MS. The timer stays, for file systems that do
+   * not report changes (network ones). This store's own commits also wake the watch: each costs
+   * one read of data_version, which finds nothing new.
+   */
+  private watchOtherProcesses(): FSWatcher | undefined {
+    if (!this.file) return undefined;
+    try {
+      const watcher = watch(`${this.file.path}-wal`, { persistent: false }, () => this.checkOtherProcesses());
+      watcher.on('error', () => watcher.close());
+      return watcher;
+    } catch {
+      return undefined;
+    }
   }
 
   /** Changes whenever another connection has committed; never for this one's own commits. */
@@ -392,6 +414,7 @@ export class SqliteTaskStore extends StoreSignals implements TaskStore {
   async close(): Promise<CloseResult> {
     if (!this.db.$client.open) return {};
     clearInterval(this.otherProcesses);
+    this.walWatcher?.close();
     const result: CloseResult = {};
     const flushError = this.writes.flush();
     if (flushError !== undefined) result.flushError = flushError;
