@@ -37,7 +37,7 @@ describe('the OpenAPI document', () => {
       [
         'task_type_id', 'task_type', 'status', 'priority_min', 'priority_max', 'created_after', 'created_before', 'updated_after',
         'updated_before', 'finished_after', 'finished_before', 'run_at_after', 'run_at_before', 'worker_id', 'idempotency_key',
-        'metadata_key', 'metadata_value', 'sort', 'cursor', 'limit',
+        'metadata_key', 'metadata_value', 'q', 'sort', 'cursor', 'limit',
       ].map((name) => `query:${name}`),
     );
     const parameter = (name: string) => doc.paths['/tasks'].get.parameters.find((p: { name: string }) => p.name === name);
