@@ -312,3 +312,29 @@ describe('live events and shutdown', () => {
     expect(stream.errors).toEqual([]);
   });
 });
+
+describe('live events beyond MAX_EVENT_STREAMS', () => {
+  it('refuse a stream over the limit with TOO_MANY_REQUESTS, and take one again once a stream has ended', async () => {
+    const capped = await startTestServer({ maxEventStreams: 1 });
+    try {
+      const first = await subscribe(capped.url);
+      const refused = await subscribe(capped.url);
+      await vi.waitFor(() => expect(refused.ended).toBe(true), WAIT);
+      expect(refused.errors).toEqual([expect.objectContaining({ data: expect.objectContaining({ code: 'TOO_MANY_REQUESTS', httpStatus: 429 }) })]);
+      first.close();
+      // Its slot is given back once the server has seen it go: a new stream then receives changes.
+      const type = (await capped.request('POST', '/api/task-types', { name: 'after_cap' })).body;
+      await vi.waitFor(async () => {
+        const stream = await subscribe(capped.url);
+        try {
+          const task = (await capped.request('POST', '/api/tasks', { task_type_id: type.id })).body;
+          await vi.waitFor(() => expect(kindsOf(stream, task.id)).toEqual(['created']), { timeout: 2000, interval: 20 });
+        } finally {
+          stream.close();
+        }
+      }, WAIT);
+    } finally {
+      await capped.close();
+    }
+  });
+});

@@ -50,4 +50,30 @@ describe('the typed client', () => {
     for (const event of received) expect(event.id).toBe(event.data.id);
     subscription.unsubscribe();
   });
+
+  it('resumes after its connection is cut, from the last event it got: nothing missed, nothing twice', async () => {
+    const type = await admin.taskTypes.create.mutate({ name: 'live_cut' });
+    const received: TaskChange[] = [];
+    const errors: unknown[] = [];
+    let started!: () => void;
+    const connected = new Promise<void>((resolve) => (started = resolve));
+    const subscription = reader.tasks.events.subscribe(
+      { task_type_ids: [type.id] },
+      { onStarted: () => started(), onData: (event) => received.push(event.data), onError: (error) => errors.push(error) },
+    );
+    await connected;
+    const first = await admin.tasks.create.mutate({ task_type_id: type.id });
+    await vi.waitFor(() => expect(received).toHaveLength(1), { timeout: 10_000, interval: 20 });
+    // The server cuts every connection; changes made meanwhile must reach the client once it is back.
+    server.app.server.closeAllConnections();
+    const second = await admin.tasks.create.mutate({ task_type_id: type.id });
+    await admin.tasks.cancel.mutate({ task_id: first.id });
+    await vi.waitFor(
+      () => expect(received.map((change) => `${change.task_id}:${change.kind}`)).toEqual([`${first.id}:created`, `${second.id}:created`, `${first.id}:cancelled`]),
+      { timeout: 15_000, interval: 20 },
+    );
+    expect(new Set(received.map((change) => change.id)).size).toBe(received.length);
+    expect(errors).toEqual([]);
+    subscription.unsubscribe();
+  });
 });
