@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { declareTaskType } from '../declare.js';
 import { StorageError } from '../errors.js';
-import { STATS_FOLD_BATCH, STATS_FOLD_MAX } from '../rules/stats.js';
+import { foldInBatches } from '../rules/stats.js';
 import { StoreSignals, countByType, type ExpiredLeases } from '../events.js';
 import { CANCELLABLE, RETRYABLE, normalizeSelection } from '../rules/index.js';
 import { ParameterValidator } from '../parameters.js';
@@ -423,11 +423,7 @@ export class PostgresTaskStore extends StoreSignals implements TaskStore {
     return this.read((db) => counts.countTasks(db));
   }
   async foldStats() {
-    let folded = 0;
-    let batch: number;
-    do folded += batch = await this.write((db) => stats.foldStats(db, new Date()));
-    while (batch >= STATS_FOLD_BATCH && folded < STATS_FOLD_MAX);
-    return folded;
+    return foldInBatches(() => this.write((db) => stats.foldStats(db, new Date())));
   }
   async stats() {
     await this.foldStats();

@@ -65,6 +65,18 @@ export const STATS_FOLD_BATCH = 2000;
 /** Changes folded by one foldStats at most; the next call goes on. */
 export const STATS_FOLD_MAX = 100_000;
 
+/**
+ * Runs an engine's fold (one transaction of at most STATS_FOLD_BATCH changes, answering how many
+ * it read) until it has caught up or folded STATS_FOLD_MAX; returns how many it folded.
+ */
+export async function foldInBatches(foldBatch: () => Promise<number>): Promise<number> {
+  let folded = 0;
+  let batch: number;
+  do folded += batch = await foldBatch();
+  while (batch >= STATS_FOLD_BATCH && folded < STATS_FOLD_MAX);
+  return folded;
+}
+
 /** Rollups older than this are deleted by the fold: the stats look back a day. */
 export const STATS_KEPT_MS = 25 * 3_600_000;
 

@@ -3,7 +3,7 @@ import { sql } from 'drizzle-orm';
 import { declareTaskType } from '../declare.js';
 import type { StorageError } from '../errors.js';
 import { StoreSignals, countByType, type ExpiredLeases } from '../events.js';
-import { CANCELLABLE, RETRYABLE, STATS_FOLD_BATCH, STATS_FOLD_MAX, normalizeSelection } from '../rules/index.js';
+import { CANCELLABLE, RETRYABLE, foldInBatches, normalizeSelection } from '../rules/index.js';
 import { ParameterValidator } from '../parameters.js';
 import type { CloseResult, Health, TaskCreate, TaskEvent, TaskStore, TaskUpdate } from '../store.js';
 import type { Task } from '../types.js';
@@ -353,11 +353,7 @@ export class SqliteTaskStore extends StoreSignals implements TaskStore {
     return this.read(() => tasks.countTasks(this.db));
   }
   async foldStats() {
-    let folded = 0;
-    let batch: number;
-    do folded += batch = await this.write(() => stats.foldStats(this.db, new Date()));
-    while (batch >= STATS_FOLD_BATCH && folded < STATS_FOLD_MAX);
-    return folded;
+    return foldInBatches(() => this.write(() => stats.foldStats(this.db, new Date())));
   }
   async stats() {
     await this.foldStats();
