@@ -5,7 +5,13 @@ export default defineConfig({
   // client as Node.js loads it (node:http connections), and, apart, the worker runtime for Node.js
   // (`@prismq/client/worker`).
   entry: ['src/index.ts', 'src/node.ts', 'src/worker.ts'],
-  format: ['esm'],
+  // ESM for `import`, CommonJS for `require` (package.json's exports say which is which).
+  format: ['esm', 'cjs'],
+  // One copy of the client's code per format, shared by the entry points, so that an error class
+  // is the same class whichever entry point made the error (tsup splits CommonJS too when asked).
+  splitting: true,
+  // Class names as written (error.name is its class's name), which the CommonJS build would rename.
+  keepNames: true,
   target: 'node20',
   clean: true,
   sourcemap: true,

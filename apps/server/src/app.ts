@@ -89,6 +89,16 @@ const STATS_FOLD_INTERVAL_MS = 5_000;
  * document at /api/openapi.json, the API reference at /docs, probes at /healthz and /readyz, and
  * Prometheus metrics at /metrics.
  */
+/**
+ * The headers of an error answer, on REST and tRPC alike: how to authenticate (401), and, when the
+ * server is busy or its storage briefly unavailable (429, 503), when to try again.
+ */
+function errorHeaders(status: number): Record<string, string> {
+  if (status === 401) return { 'www-authenticate': 'Bearer' };
+  if (status === 429 || status === 503) return { 'retry-after': '1' };
+  return {};
+}
+
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const {
     store,
@@ -281,6 +291,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         error: null,
         createContext: ({ info }) => context('trpc', req, info.signal),
         onError: (failure) => logServerError({ ...failure, req }),
+        // The same headers as REST answers the same errors with (the first error's, in a batch).
+        responseMeta: ({ errors: [error] }) => (error ? { headers: errorHeaders(httpStatusOf(error)) } : {}),
       });
       res.status(response.status);
       response.headers.forEach((value, name) => void res.header(name, value));
@@ -333,10 +345,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         const [error] = errors;
         if (error) {
           const status = httpStatusOf(error);
-          if (status === 401) return { status, headers: { 'www-authenticate': 'Bearer' } };
-          // Busy or storage briefly unavailable: say when to try again.
-          if (status === 429 || status === 503) return { status, headers: { 'retry-after': '1' } };
-          return { status };
+          return { status, headers: errorHeaders(status) };
         }
         const status = ctx?.responseStatus ?? (paths?.[0] ? procedureMeta.get(paths[0])?.successStatus : undefined);
         const headers = ctx?.responseHeaders ?? {};

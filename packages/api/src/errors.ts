@@ -4,7 +4,7 @@
  * REST answers errors as `{"detail": ...}`, as the original service did: a string, or for a
  * validation failure (422) a list of `{loc, msg, type}`, one per problem, naming the field.
  */
-import { StorageError, ValidationError, type DomainError } from '@prismq/db';
+import { ChangesExpiredError, LeaseLostError, StorageError, ValidationError, type DomainError } from '@prismq/db';
 import { TRPCError } from '@trpc/server';
 import type { TRPC_ERROR_CODE_KEY } from '@trpc/server/rpc';
 import { z } from 'zod';
@@ -43,6 +43,22 @@ export const fromDomainError = (error: DomainError): TRPCError =>
 
 export const isValidationError = (error: TRPCError): error is TRPCError & { cause: z.ZodError } =>
   error.code === 'BAD_REQUEST' && error.cause instanceof z.ZodError;
+
+/**
+ * What tells apart errors of one status, for tRPC clients (its error's `data.reason`; REST bodies
+ * stay `{"detail": ...}`): a 409 because the caller's lease is gone (`lease_lost`: the task was
+ * settled, cancelled, or claimed again), or because a resume point of live events is no longer
+ * kept (`changes_expired`), rather than a uniqueness conflict; a 507 because the disk is full.
+ */
+export type ErrorReason = 'lease_lost' | 'changes_expired' | 'storage_full';
+
+export function reasonOf(error: TRPCError): ErrorReason | undefined {
+  const cause = error.cause;
+  if (cause instanceof LeaseLostError) return 'lease_lost';
+  if (cause instanceof ChangesExpiredError) return 'changes_expired';
+  if (cause instanceof StorageError && cause.reason === 'full') return 'storage_full';
+  return undefined;
+}
 
 /** The HTTP status of an error, on REST and tRPC alike. */
 export function httpStatusOf(error: TRPCError): number {

@@ -7,7 +7,7 @@
 export { appRouter, procedureMeta, type AppRouter } from './root.js';
 export { trpcErrorBody, type Context, type Meta } from './trpc.js';
 export { createAuthenticator, refusal, SCOPE_GRANTS, type Access, type Auth, type AuthMode } from './auth.js';
-export { httpStatusOf, storageStatusOf, type Detail, type ValidationProblem } from './errors.js';
+export { httpStatusOf, storageStatusOf, type Detail, type ErrorReason, type ValidationProblem } from './errors.js';
 export { buildOpenApiDocument } from './openapi.js';
 export { claimWithWait, LongPollLimiter } from './queue/claim.js';
 export * from './schemas.js';

@@ -6,7 +6,7 @@ import { refusal, type Access, type Auth } from './auth.js';
 import type { LongPollLimiter } from './queue/claim.js';
 import type { ChangeHub } from './events/hub.js';
 import type { StreamLimiter } from './events/limiter.js';
-import { detailOf, fromDomainError, httpStatusOf, summarize, type Detail, type FieldLocator } from './errors.js';
+import { detailOf, fromDomainError, httpStatusOf, reasonOf, summarize, type Detail, type ErrorReason, type FieldLocator } from './errors.js';
 import { DecodedName } from './schemas.js';
 
 export interface Context {
@@ -67,11 +67,11 @@ const trpcLocator: FieldLocator = () => 'input';
  */
 export function errorShape(error: TRPCError, path: string | undefined, transport: Context['transport'] = 'trpc') {
   const locate = (transport === 'rest' && path && restFieldLocators.get(path)) || trpcLocator;
-  return shapeOf(error.code, httpStatusOf(error), path, detailOf(error, locate));
+  return shapeOf(error.code, httpStatusOf(error), path, detailOf(error, locate), reasonOf(error));
 }
 
-function shapeOf(code: TRPC_ERROR_CODE_KEY, httpStatus: number, path: string | undefined, detail: Detail) {
-  return { message: summarize(detail), code: TRPC_ERROR_CODES_BY_KEY[code], data: { code, httpStatus, path, detail } };
+function shapeOf(code: TRPC_ERROR_CODE_KEY, httpStatus: number, path: string | undefined, detail: Detail, reason?: ErrorReason) {
+  return { message: summarize(detail), code: TRPC_ERROR_CODES_BY_KEY[code], data: { code, httpStatus, path, detail, ...(reason ? { reason } : {}) } };
 }
 
 const CODE_OF_STATUS: Record<number, TRPC_ERROR_CODE_KEY> = {

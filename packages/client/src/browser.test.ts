@@ -11,12 +11,12 @@ import { build } from 'esbuild';
 import { describe, expect, it } from 'vitest';
 
 const clientDir = fileURLToPath(new URL('..', import.meta.url));
-const { exports } = JSON.parse(readFileSync(join(clientDir, 'package.json'), 'utf8')) as { exports: Record<string, { import: string }> };
+const { exports } = JSON.parse(readFileSync(join(clientDir, 'package.json'), 'utf8')) as { exports: Record<string, { import: { default: string } }> };
 
 describe('@prismq/client in a browser', () => {
   it('bundles for the browser with no node: import and no process handler', async () => {
     const result = await build({
-      entryPoints: [join(clientDir, exports['.']!.import)],
+      entryPoints: [join(clientDir, exports['.']!.import.default)],
       bundle: true,
       platform: 'browser',
       format: 'esm',

@@ -1,7 +1,8 @@
+import { connect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { startTestServer, type TestServer } from '@prismq/server/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createPrismqClient, type PrismqClient, type Task, type TaskExchangeInput } from './index.js';
-import { createWorker, type Worker } from './worker.js';
+import { createPrismqClient, LeaseLostError, type PrismqClient, type Task, type TaskExchangeInput } from './index.js';
+import { createWorker, type Worker, type WorkerOptions } from './worker.js';
 
 let server: TestServer;
 let client: PrismqClient;
@@ -17,7 +18,7 @@ afterEach(async () => {
 afterAll(() => server.close());
 
 let typeCounter = 0;
-async function newType(options: { max_attempts?: number; parameters_schema?: Record<string, unknown> } = {}) {
+async function newType(options: { max_attempts?: number; retry_base_seconds?: number; parameters_schema?: Record<string, unknown> } = {}) {
   return client.taskTypes.create.mutate({ name: `worker_type_${++typeCounter}`, ...options });
 }
 
@@ -43,8 +44,8 @@ function gate() {
   return { open, opened };
 }
 
-function start<T extends Record<string, object>>(options: Omit<Parameters<typeof createWorker<T>>[0], 'url'>) {
-  const worker = createWorker<T>({ url: server.url, handleSignals: false, waitSeconds: 2, onError: () => {}, ...options });
+function start<T extends Record<string, object>>(options: Omit<WorkerOptions<T>, 'url'> & { url?: string }) {
+  const worker = createWorker<T>({ url: server.url, handleSignals: false, waitSeconds: 2, logLevel: 'silent', onError: () => {}, ...options });
   workers.push(worker);
   return worker;
 }
@@ -148,7 +149,8 @@ describe('createWorker', () => {
     await started.opened;
     await client.tasks.cancel.mutate({ task_id: task.id });
     await finished.opened;
-    expect(String(aborted)).toMatch(/cancelled or its lease was lost/);
+    expect(aborted).toBeInstanceOf(LeaseLostError);
+    expect(String(aborted)).toMatch(/it is cancelled/);
     const after = await client.tasks.get.query({ task_id: task.id });
     expect(after).toMatchObject({ status: 'cancelled', result: null });
   });
@@ -327,5 +329,139 @@ describe('createWorker: progress', () => {
     await vi.waitFor(() => expect(workers.at(-1)!.active).toBe(0));
     expect(await client.tasks.get.query({ task_id: task.id })).toMatchObject({ status: 'cancelled', progress: null, result: null });
     expect(errors).toEqual([]);
+  });
+});
+
+/** A logger that keeps what it is told, as pino would write it. */
+function captureLog() {
+  const entries: { level: string; fields: Record<string, unknown>; message: string | undefined }[] = [];
+  const at = (level: string) => (fields: object, message?: string) => void entries.push({ level, fields: fields as Record<string, unknown>, message });
+  return { entries, logger: { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') } };
+}
+
+/**
+ * A TCP relay to the test server that can be cut and restored, to play a server that goes away
+ * and comes back.
+ */
+async function startRelay(target: string) {
+  const { port: targetPort } = new URL(target);
+  const sockets = new Set<Socket>();
+  let up = true;
+  const relay = createNetServer((socket) => {
+    if (!up) return void socket.destroy();
+    const upstream = connect(Number(targetPort), '127.0.0.1');
+    for (const s of [socket, upstream]) {
+      sockets.add(s);
+      s.on('error', () => {});
+      s.on('close', () => sockets.delete(s));
+    }
+    socket.pipe(upstream).pipe(socket);
+    socket.on('close', () => upstream.destroy());
+    upstream.on('close', () => socket.destroy());
+  });
+  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(relay.address() as AddressInfo).port}`,
+    cut() {
+      up = false;
+      for (const s of sockets) s.destroy();
+    },
+    restore() {
+      up = true;
+    },
+    close: () => new Promise<void>((resolve) => relay.close(() => resolve())),
+  };
+}
+
+describe('createWorker: what it tells', () => {
+  it('logs a handler’s failure with the task’s id, type and attempt, and says when it was the last', async () => {
+    const type = await newType({ max_attempts: 2, retry_base_seconds: 0 });
+    const { entries, logger } = captureLog();
+    start({ logger, handlers: { [type.name]: () => Promise.reject(new Error('disk full')) } });
+    const task = await client.tasks.create.mutate({ task_type_id: type.id });
+    await eventually(taskIn(task.id, 'failed'));
+    await vi.waitFor(() => expect(entries.filter((e) => e.level === 'warn')).toHaveLength(2));
+    const failures = entries.filter((e) => e.level === 'warn');
+    expect(failures.map((e) => e.message)).toEqual(['handler failed: the task will be retried', 'handler failed on its last attempt: the task fails']);
+    expect(failures[0]!.fields).toMatchObject({ task_id: task.id, task_type: type.name, attempt: 1, max_attempts: 2 });
+    expect((failures[0]!.fields.err as Error).message).toBe('disk full');
+    expect(entries[0]).toMatchObject({ level: 'info', message: 'worker started', fields: { task_types: [type.name] } });
+  });
+
+  it('logs a cancellation as such, not as an error', async () => {
+    const type = await newType();
+    const { entries, logger } = captureLog();
+    const started = gate();
+    start({
+      logger,
+      leaseSeconds: 3,
+      handlers: {
+        [type.name]: async (_task, { signal }) => {
+          started.open();
+          await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+        },
+      },
+    });
+    const task = await client.tasks.create.mutate({ task_type_id: type.id });
+    await started.opened;
+    await client.tasks.cancel.mutate({ task_id: task.id });
+    await vi.waitFor(() => expect(entries.find((e) => e.message?.startsWith('task cancelled'))).toMatchObject({ level: 'info', fields: { task_id: task.id, task_type: type.name } }), {
+      timeout: 10_000,
+    });
+    expect(entries.filter((e) => e.level === 'error')).toEqual([]);
+  });
+
+  it('says once that the server cannot be reached, keeps finished outcomes, and says when it answers again', async () => {
+    const type = await newType();
+    const relay = await startRelay(server.url);
+    const { entries, logger } = captureLog();
+    const release = gate();
+    try {
+      let failures = 0;
+      start({ url: relay.url, logger, waitSeconds: 1, onError: () => failures++, handlers: { [type.name]: async () => (await release.opened, 'done') } });
+      const task = await client.tasks.create.mutate({ task_type_id: type.id });
+      await eventually(taskIn(task.id, 'running'));
+      relay.cut();
+      release.open();
+      await vi.waitFor(() => expect(entries.some((e) => e.message?.startsWith('cannot reach the server'))).toBe(true), { timeout: 10_000 });
+      // It keeps trying (every second), without saying so each time.
+      await vi.waitFor(() => expect(failures).toBeGreaterThanOrEqual(3), { timeout: 10_000 });
+      expect(entries.filter((e) => e.message?.startsWith('cannot reach'))).toHaveLength(1);
+      relay.restore();
+      expect(await eventually(taskIn(task.id, 'completed'))).toMatchObject({ result: 'done' });
+      expect(entries.find((e) => e.message === 'the server answers again')).toMatchObject({ level: 'info', fields: { down_ms: expect.any(Number) } });
+    } finally {
+      await Promise.all(workers.splice(0).map((w) => w.stop()));
+      await relay.close();
+    }
+  });
+
+  it('with shutdownTimeoutMs, gives up a handler that does not finish: stop() resolves, and the attempt is failed for a retry', async () => {
+    const type = await newType({ max_attempts: 3 });
+    const { entries, logger } = captureLog();
+    const started = gate();
+    let aborted: unknown;
+    const worker = start({
+      logger,
+      shutdownTimeoutMs: 300,
+      handlers: {
+        [type.name]: async (_task, { signal }) => {
+          started.open();
+          await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+          aborted = signal.reason;
+          await new Promise(() => {}); // ignores its signal: never returns
+        },
+      },
+    });
+    const task = await client.tasks.create.mutate({ task_type_id: type.id });
+    await started.opened;
+    await worker.stop();
+    expect(String(aborted)).toMatch(/the worker stopped/);
+    expect(await client.tasks.get.query({ task_id: task.id })).toMatchObject({
+      status: 'pending',
+      attempts: 1,
+      error_message: 'The worker stopped before the handler finished (shutdownTimeoutMs)',
+    });
+    expect(entries.map((e) => e.message)).toContain('worker stopped');
   });
 });

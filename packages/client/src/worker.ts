@@ -5,7 +5,22 @@
  *
  * ```ts
  * import { createWorker } from '@prismq/client/worker';
+ * import { sendEmail } from './task-types.js'; // defineTaskType('send_email', { parameters, result })
  *
+ * const worker = createWorker({
+ *   url: 'http://localhost:8000',
+ *   taskTypes: [sendEmail],
+ *   handlers: {
+ *     // task.parameters parsed by the definition's schema; the return value checked by its result schema
+ *     send_email: async (task, { signal }) => ({ messageId: await mailer.send(task.parameters, { signal }) }),
+ *   },
+ * });
+ * ```
+ *
+ * Or typed by a map of names to parameters (as `prismq types codegen` writes for types defined
+ * elsewhere), with no schemas checked here:
+ *
+ * ```ts
  * const worker = createWorker<{ video_processing: { format: 'mp4' | 'webm' } }>({
  *   url: 'http://localhost:8000',
  *   handlers: {
@@ -18,8 +33,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { createPrismqClient, errorInfo, type PrismqClientOptions, type Task } from './index.js';
+import { pino } from 'pino';
+import { createPrismqClient, type PrismqClientOptions, type Task } from './index.js';
+import { ConnectionError, errorFor, LeaseLostError, NotFoundError, PrismqError, UnavailableError } from './errors.js';
 import { createNodeFetch } from './node-fetch.js';
+import { parseWith, type AnyTaskTypeDefinition, type HandlerResultOf, type ParsedParametersOf } from './task-types.js';
 
 /** A claimed task as a handler sees it: its parameters typed, its lease held. */
 export interface WorkerTask<Params = Record<string, unknown>> extends Omit<Task, 'parameters' | 'lease_id'> {
@@ -48,11 +66,21 @@ export interface HandlerContext {
 }
 
 /** Runs one task; its return value becomes the task's result, a thrown error fails the attempt. */
-export type TaskHandler<Params = Record<string, unknown>> = (task: WorkerTask<Params>, context: HandlerContext) => unknown;
+export type TaskHandler<Params = Record<string, unknown>, Result = unknown> = (task: WorkerTask<Params>, context: HandlerContext) => Result | Promise<Result>;
 
-export interface WorkerOptions<Types extends Record<string, object>> extends Omit<PrismqClientOptions, 'batch'> {
-  /** One handler per task type name. The type argument gives each type's parameters. */
-  handlers: { [Name in keyof Types & string]: TaskHandler<Types[Name]> };
+/**
+ * Where the worker says what happens: a pino logger, or anything with pino's `(object, message)`
+ * methods. Each entry carries `worker_id`, and for a task `task_id`, `task_type` and `attempt`.
+ */
+export interface WorkerLogger {
+  debug(fields: object, message?: string): void;
+  info(fields: object, message?: string): void;
+  warn(fields: object, message?: string): void;
+  error(fields: object, message?: string): void;
+}
+
+/** The options of every worker, whichever way its handlers are typed. */
+export interface BaseWorkerOptions extends Omit<PrismqClientOptions, 'batch'> {
   /** Tasks run at once (default 1). */
   concurrency?: number;
   /**
@@ -71,8 +99,41 @@ export interface WorkerOptions<Types extends Record<string, object>> extends Omi
   workerId?: string;
   /** Stop gracefully on SIGTERM and SIGINT (default true). */
   handleSignals?: boolean;
-  /** Called with errors that do not belong to a handler's outcome (network, lost leases). Default: console.error. */
+  /**
+   * How long stop() (and SIGTERM) lets running handlers finish, in milliseconds (default: as long
+   * as they take). Past it, their signals are aborted and their attempts failed ("the worker
+   * stopped"), so that their tasks are retried (per their retry policy) without waiting for
+   * their leases to expire; then stop() resolves.
+   */
+  shutdownTimeoutMs?: number;
+  /**
+   * Where the worker logs handler failures, lost leases, cancellations, lost and regained
+   * connections, start and stop (see WorkerLogger). Default: a pino logger at `logLevel` on
+   * standard output.
+   */
+  logger?: WorkerLogger;
+  /** The level of the default logger: `debug` adds each task's start and end. Default `info`. */
+  logLevel?: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  /** Also called with each error that does not belong to a handler's outcome (network, lost leases). */
   onError?: (error: unknown, task?: Task) => void;
+}
+
+/** A worker typed by a map of task type names to their parameters (no schemas checked here). */
+export interface WorkerOptions<Types extends Record<string, object>> extends BaseWorkerOptions {
+  /** One handler per task type name. The type argument gives each type's parameters. */
+  handlers: { [Name in keyof Types & string]: TaskHandler<Types[Name]> };
+}
+
+/**
+ * A worker for task types defined in code (defineTaskType): each handler receives its task's
+ * parameters parsed by the definition's schema (parameters that fail it fail the attempt for
+ * good, without a retry), and must return what its result schema takes (checked before the task
+ * completes; a result that fails it fails the attempt for good).
+ */
+export interface TaskTypeWorkerOptions<Defs extends readonly AnyTaskTypeDefinition[]> extends BaseWorkerOptions {
+  /** The definitions this worker runs; its handlers are keyed by their names. */
+  taskTypes: Defs;
+  handlers: { [Name in Defs[number]['name']]: TaskHandler<ParsedParametersOf<Extract<Defs[number], { name: Name }>>, HandlerResultOf<Extract<Defs[number], { name: Name }>>> };
 }
 
 export interface Worker {
@@ -96,20 +157,44 @@ interface ProgressReport {
   message?: string;
 }
 
-class LeaseLost extends Error {}
+/** A lease that is no longer this worker's (a LeaseLostError the worker noticed itself, such as one that ran out while heartbeats failed). */
+const leaseLostError = (detail: string) => new LeaseLostError({ status: 409, detail, reason: 'lease_lost' });
 
 /** A finished attempt on its way to the server. */
 type Outcome =
   | { task: Task; lease_id: string; ok: true; result: unknown }
-  | { task: Task; lease_id: string; ok: false; error_message: string };
+  | { task: Task; lease_id: string; ok: false; error_message: string; retry: boolean };
 
-/** Starts a worker at once; see WorkerOptions. */
-export function createWorker<Types extends Record<string, object> = Record<string, Record<string, unknown>>>(
-  options: WorkerOptions<Types>,
+/** A failed attempt's message: the error's, at most 64 KiB. */
+const messageOf = (error: unknown) => ((error instanceof Error ? error.message : String(error)) || 'Handler failed').slice(0, 65_536);
+
+/**
+ * The options of createWorker: with `taskTypes`, handlers typed by those definitions
+ * (TaskTypeWorkerOptions); without, by the `Types` map (WorkerOptions).
+ */
+export type CreateWorkerOptions<Types extends Record<string, object>, Defs extends readonly AnyTaskTypeDefinition[]> = Defs extends readonly []
+  ? WorkerOptions<Types> & { taskTypes?: Defs }
+  : TaskTypeWorkerOptions<Defs>;
+
+/**
+ * Starts a worker at once: for task types defined in code (`taskTypes`, see
+ * TaskTypeWorkerOptions), or typed by a map of names to parameters given as the type argument
+ * (see WorkerOptions).
+ */
+export function createWorker<Types extends Record<string, object> = Record<string, Record<string, unknown>>, const Defs extends readonly AnyTaskTypeDefinition[] = readonly []>(
+  options: CreateWorkerOptions<Types, Defs>,
 ): Worker {
-  const { handlers, concurrency = 1, prefetch = 0, leaseSeconds = 60, waitSeconds = 20, handleSignals = true } = options;
+  const { concurrency = 1, prefetch = 0, leaseSeconds = 60, waitSeconds = 20, handleSignals = true, shutdownTimeoutMs } = options;
+  const handlers = options.handlers as Record<string, TaskHandler<never> | undefined>;
+  const definitions = new Map<string, AnyTaskTypeDefinition>((options.taskTypes ?? []).map((definition) => [definition.name, definition]));
   const workerId = options.workerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-  const onError = options.onError ?? ((error: unknown) => console.error('[prismq worker]', error));
+  const logger: WorkerLogger = options.logger ?? pino({ name: 'prismq-worker', level: options.logLevel ?? 'info' });
+  const fieldsOf = (task: Task, typeName?: string) => ({ worker_id: workerId, task_id: task.id, task_type: typeName ?? task.task_type_id, attempt: task.attempts, max_attempts: task.max_attempts });
+  /** An error outside a handler's outcome: logged, and passed to onError. */
+  const onError = (error: unknown, task?: Task) => {
+    logger.error({ worker_id: workerId, ...(task ? fieldsOf(task) : {}), err: error }, task ? 'error while handling a task' : 'worker error');
+    options.onError?.(error, task);
+  };
   // Heartbeats made in the same tick share one request; exchanges go alone (one may long-poll).
   // Without a fetch of the user's, calls go over node:http's keep-alive connections (node-fetch.ts).
   const client = createPrismqClient({ ...options, batch: true, fetch: options.fetch ?? createNodeFetch() });
@@ -117,7 +202,8 @@ export function createWorker<Types extends Record<string, object> = Record<strin
 
   let stopping = false;
   const stopPolling = new AbortController();
-  const running = new Set<Promise<void>>();
+  /** Handlers running, by task id. */
+  const running = new Map<number, Promise<void>>();
   /** Tasks claimed ahead (prefetch), waiting for a free handler, with when they were claimed. */
   const held: { task: Task; since: number }[] = [];
   /** Finished attempts not yet sent. */
@@ -133,44 +219,60 @@ export function createWorker<Types extends Record<string, object> = Record<strin
   let pumpScheduled = false;
   let idle: (() => void) | undefined;
 
-  const isLeaseLost = (error: unknown) => {
-    const status = errorInfo(error)?.httpStatus;
-    return status === 409 || status === 404;
-  };
+  /** The task is no longer this worker's: settled, cancelled, deleted, or claimed again. */
+  const isLeaseLost = (error: unknown) => error instanceof LeaseLostError || error instanceof NotFoundError;
 
-  // One lookup per type, shared by the tasks claimed together.
-  const handlerByTypeId = new Map<number, Promise<TaskHandler<never> | undefined>>();
-  function handlerFor(task: Task): Promise<TaskHandler<never> | undefined> {
-    let handler = handlerByTypeId.get(task.task_type_id);
-    if (!handler) {
-      handler = client.taskTypes.get
-        .query({ task_type_id: task.task_type_id })
-        .then((type) => handlers[type.name as keyof typeof handlers] as TaskHandler<never> | undefined);
-      handlerByTypeId.set(task.task_type_id, handler);
+  /** A task's type by id: its name and handler, looked up once per type and shared by the tasks claimed together. */
+  const typeById = new Map<number, Promise<{ name: string; handler: TaskHandler<never> | undefined }>>();
+  function typeOf(task: Task) {
+    let type = typeById.get(task.task_type_id);
+    if (!type) {
+      type = client.taskTypes.get.query({ task_type_id: task.task_type_id }).then(({ name }) => ({ name, handler: handlers[name] }));
+      typeById.set(task.task_type_id, type);
       // A failed lookup is asked again for the next task.
-      handler.catch(() => handlerByTypeId.delete(task.task_type_id));
+      type.catch(() => typeById.delete(task.task_type_id));
     }
-    return handler;
+    return type;
   }
+
+  /** Says why a task was taken away: cancelled (info), or its lease lost (warn), as the task now stands. */
+  function reportLost(task: Task, typeName: string | undefined, error: unknown) {
+    void client.tasks.get.query({ task_id: task.id }).then(
+      (now) =>
+        now.status === 'cancelled'
+          ? logger.info(fieldsOf(task, typeName), 'task cancelled: its handler was aborted, and its outcome will not be reported')
+          : logger.warn({ ...fieldsOf(task, typeName), status: now.status, err: error }, 'lease lost: its handler was aborted, and its outcome will not be reported'),
+      () => logger.warn({ ...fieldsOf(task, typeName), err: error }, 'lease lost (the task is gone): its handler was aborted'),
+    );
+  }
+
+  /** Running handlers, by task id: how to give each up when stop() runs out of time. */
+  const abandon = new Map<number, () => void>();
 
   async function run(claimed: Task, heldSince?: number): Promise<void> {
     const task = claimed as WorkerTask<never>;
     const lease = { task_id: task.id, worker_id: workerId, lease_id: task.lease_id };
     const lost = new AbortController();
+    let typeName: string | undefined;
     let leaseExpiresAt = Date.parse(task.lease_expires_at ?? '') || Date.now() + leaseSeconds * 1000;
 
+    const loseLease = (error: unknown) => {
+      if (lost.signal.aborted) return;
+      lost.abort(error);
+      reportLost(task, typeName, error);
+    };
     const heartbeat = async (report?: ProgressReport) => {
       if (lost.signal.aborted) throw lost.signal.reason;
       try {
         const renewed = await client.tasks.heartbeat.mutate({ ...lease, lease_seconds: leaseSeconds, ...report });
         leaseExpiresAt = Date.parse(renewed.lease_expires_at ?? '') || leaseExpiresAt;
       } catch (error) {
-        if (isLeaseLost(error)) lost.abort(new LeaseLost(`task ${task.id} was cancelled or its lease was lost`));
-        else if (Date.now() >= leaseExpiresAt) lost.abort(new LeaseLost(`task ${task.id}: lease expired while heartbeats failed`));
+        if (isLeaseLost(error)) loseLease(error);
+        else if (Date.now() >= leaseExpiresAt) loseLease(leaseLostError(`Task ${task.id}: its lease expired while heartbeats failed`));
         throw error;
       }
     };
-    const timer = setInterval(() => heartbeat().catch((error) => isLeaseLost(error) || onError(error, task)), (leaseSeconds * 1000) / 3);
+    const timer = setInterval(() => heartbeat().catch((error) => isLeaseLost(error) || lost.signal.aborted || onError(error, task)), (leaseSeconds * 1000) / 3);
 
     // Progress goes by heartbeats, one on its way at a time: `nextReport` is the latest report
     // made meanwhile, sent once the one on its way (`reporting`) has arrived.
@@ -196,6 +298,19 @@ export function createWorker<Types extends Record<string, object> = Record<strin
       if (!reporting) sendReport();
     };
 
+    // stop() ran out of time (shutdownTimeoutMs): the handler's signal is aborted and the attempt
+    // failed now, so that the task is retried without waiting for its lease to run out.
+    let abandoned = false;
+    abandon.set(task.id, () => {
+      if (lost.signal.aborted) return;
+      abandoned = true;
+      lost.abort(new Error('the worker stopped'));
+      running.delete(task.id);
+      logger.warn(fieldsOf(task, typeName), 'stopping: the handler did not finish within shutdownTimeoutMs; its attempt is failed so that the task is retried');
+      outcomes.push({ task, lease_id: task.lease_id, ok: false, error_message: 'The worker stopped before the handler finished (shutdownTimeoutMs)', retry: true });
+    });
+    const fail = (message: string, retry: boolean): Outcome => ({ task, lease_id: task.lease_id, ok: false, error_message: message.slice(0, 65_536), retry });
+
     try {
       // Held ahead for a while: the lease is renewed first, so that the handler starts with most of it.
       if (heldSince !== undefined && Date.now() - heldSince > (leaseSeconds * 1000) / 3) {
@@ -206,37 +321,73 @@ export function createWorker<Types extends Record<string, object> = Record<strin
           throw error;
         }
       }
-      const handler = await handlerFor(task);
-      if (!handler) throw new Error(`no handler for task type ${task.task_type_id}`);
+      // The type's name, which a server that does not answer now (a ConnectionError, a 503) is asked
+      // again for, every second, while the lease (kept by heartbeats meanwhile) holds.
+      let type: Awaited<ReturnType<typeof typeOf>>;
+      for (;;) {
+        try {
+          type = await typeOf(task);
+          break;
+        } catch (error) {
+          if (!(error instanceof UnavailableError) || lost.signal.aborted || abandoned || Date.now() >= leaseExpiresAt) throw error;
+          await new Promise((resolve) => setTimeout(resolve, RETRY_AFTER_ERROR_MS));
+        }
+      }
+      typeName = type.name;
+      if (!type.handler) throw new Error(`no handler for task type '${type.name}'`);
+      const definition = definitions.get(type.name);
       let outcome: Outcome;
-      try {
-        const context: HandlerContext = { signal: lost.signal, heartbeat: () => heartbeat(), progress, workerId };
-        outcome = { task, lease_id: task.lease_id, ok: true, result: await handler(task, context) };
-      } catch (error) {
-        const message = (error instanceof Error ? error.message : String(error)) || 'Handler failed';
-        outcome = { task, lease_id: task.lease_id, ok: false, error_message: message.slice(0, 65_536) };
+      const parsed = definition ? await parseWith(definition.parameters, task.parameters) : { ok: true as const, value: task.parameters };
+      if (!parsed.ok) {
+        // The server checked them against the same definition's JSON Schema: a definition changed since, or refinements only the schema has.
+        outcome = fail(`parameters do not match the task type's schema: ${parsed.problems.join('; ')}`, false);
+        logger.warn({ ...fieldsOf(task, typeName), problems: parsed.problems }, 'parameters do not match the definition: the attempt is failed without a retry');
+      } else {
+        logger.debug(fieldsOf(task, typeName), 'task started');
+        try {
+          const context: HandlerContext = { signal: lost.signal, heartbeat: () => heartbeat(), progress, workerId };
+          const returned: unknown = await type.handler({ ...task, parameters: parsed.value as never }, context);
+          const result = definition?.result ? await parseWith(definition.result, returned) : { ok: true as const, value: returned };
+          if (result.ok) {
+            outcome = { task, lease_id: task.lease_id, ok: true, result: result.value };
+            logger.debug(fieldsOf(task, typeName), 'task completed');
+          } else {
+            outcome = fail(`the handler's result does not match the task type's result schema: ${result.problems.join('; ')}`, false);
+            logger.error({ ...fieldsOf(task, typeName), problems: result.problems }, "the handler's result does not match the definition: the attempt is failed without a retry");
+          }
+        } catch (error) {
+          outcome = fail(messageOf(error), true);
+          if (!lost.signal.aborted) {
+            const last = task.attempts >= task.max_attempts;
+            logger.warn({ ...fieldsOf(task, typeName), err: error }, last ? 'handler failed on its last attempt: the task fails' : 'handler failed: the task will be retried');
+          }
+        }
       }
       clearInterval(timer);
       // The last progress reported arrives before the outcome, which ends the lease.
       while (reporting) await reporting;
-      if (lost.signal.aborted) return; // no longer ours to settle
+      if (lost.signal.aborted || abandoned) return; // no longer ours to settle
       // The slot is free once the handler is done: its outcome goes with the next exchange, which
       // also claims the next tasks. stop() still waits for every outcome to be reported.
       outcomes.push(outcome);
     } catch (error) {
       onError(error, task);
+      // Not run: the attempt is failed now (and retried per the type's policy) rather than left
+      // to its lease running out.
+      if (!lost.signal.aborted && !abandoned) outcomes.push(fail(`the worker could not run the task: ${messageOf(error)}`, true));
     } finally {
       clearInterval(timer);
+      abandon.delete(task.id);
     }
   }
 
   function start(task: Task, heldSince?: number) {
     const done: Promise<void> = run(task, heldSince).finally(() => {
-      running.delete(done);
+      if (running.get(task.id) === done) running.delete(task.id);
       startHeld();
       schedulePump();
     });
-    running.add(done);
+    running.set(task.id, done);
   }
 
   /** Starts held tasks while handlers are free. */
@@ -293,20 +444,28 @@ export function createWorker<Types extends Record<string, object> = Record<strin
           lease_seconds: leaseSeconds,
           wait_seconds: wait,
           completed: sent.flatMap((o) => (o.ok ? [{ task_id: o.task.id, lease_id: o.lease_id, result: o.result ?? null }] : [])),
-          failed: sent.flatMap((o) => (o.ok ? [] : [{ task_id: o.task.id, lease_id: o.lease_id, error_message: o.error_message, retry: true }])),
+          failed: sent.flatMap((o) => (o.ok ? [] : [{ task_id: o.task.id, lease_id: o.lease_id, error_message: o.error_message, retry: o.retry }])),
         },
         carries ? {} : { signal: stopPolling.signal },
       );
+      reconnected();
       const byId = new Map(sent.map((o) => [o.task.id, o.task]));
       for (const outcome of answer.settled) {
-        if ('error' in outcome) onError(new LeaseLost(`task ${outcome.task_id} was not settled: ${outcome.error.detail}`), byId.get(outcome.task_id));
+        if (!('error' in outcome)) continue;
+        // Refused one by one: 409 when the lease was lost meanwhile (cancelled, or claimed again after it expired), 404 when the task is gone.
+        const { status, detail } = outcome.error;
+        const error = errorFor({ status, detail, reason: status === 409 ? 'lease_lost' : undefined });
+        const task = byId.get(outcome.task_id)!;
+        logger.warn({ ...fieldsOf(task), err: error }, 'outcome not recorded: the task is no longer leased to this worker');
+        options.onError?.(error, task);
       }
       const now = Date.now();
       for (const task of answer.tasks) held.push({ task, since: now });
       startHeld();
     } catch (error) {
       if (!carries && stopping) return;
-      onError(error);
+      if (error instanceof UnavailableError) disconnected(error);
+      else onError(error);
       if (carries && isRefused(error)) await settleOneByOne(sent);
       else if (carries && stopping) {
         // Stopping does not wait for a server that fails: the leases of these tasks will run out
@@ -325,10 +484,23 @@ export function createWorker<Types extends Record<string, object> = Record<strin
   }
 
   /** The server refused the request as a whole (a result too large, say): no use sending it again. */
-  const isRefused = (error: unknown) => {
-    const status = errorInfo(error)?.httpStatus;
-    return status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429;
-  };
+  const isRefused = (error: unknown) => error instanceof PrismqError && error.status >= 400 && error.status < 500 && !error.retryable;
+
+  /** When the server stopped answering (unreachable, or 503/507), to say so once, and again once it answers. */
+  let downSince: number | undefined;
+  function disconnected(error: UnavailableError) {
+    if (downSince === undefined) {
+      downSince = Date.now();
+      const what = error instanceof ConnectionError ? 'cannot reach the server' : 'the server is unavailable';
+      logger.warn({ worker_id: workerId, err: error }, `${what}: trying again every ${RETRY_AFTER_ERROR_MS / 1000} s; finished outcomes are kept until it answers`);
+    }
+    options.onError?.(error);
+  }
+  function reconnected() {
+    if (downSince === undefined) return;
+    logger.info({ worker_id: workerId, down_ms: Date.now() - downSince }, 'the server answers again');
+    downSince = undefined;
+  }
 
   /** Settles outcomes with the single operations, so that one the server refuses does not hold up the others. */
   async function settleOneByOne(sent: Outcome[]): Promise<void> {
@@ -337,7 +509,7 @@ export function createWorker<Types extends Record<string, object> = Record<strin
         const lease = { task_id: o.task.id, worker_id: workerId, lease_id: o.lease_id };
         const settled = o.ok
           ? client.tasks.complete.mutate({ ...lease, result: o.result ?? null })
-          : client.tasks.fail.mutate({ ...lease, error_message: o.error_message, retry: true });
+          : client.tasks.fail.mutate({ ...lease, error_message: o.error_message, retry: o.retry });
         return settled.then(
           () => undefined,
           (error: unknown) => onError(error, o.task),
@@ -352,6 +524,7 @@ export function createWorker<Types extends Record<string, object> = Record<strin
     process.once('SIGINT', onSignal);
   }
 
+  logger.info({ worker_id: workerId, task_types: typeNames, concurrency, prefetch }, 'worker started');
   schedulePump();
   let stopPromise: Promise<void> | undefined;
   let markStopped!: () => void;
@@ -370,11 +543,19 @@ export function createWorker<Types extends Record<string, object> = Record<strin
           process.off('SIGTERM', onSignal);
           process.off('SIGINT', onSignal);
         }
-        // Running handlers finish, and every outcome is reported (retried while the server fails).
+        logger.info({ worker_id: workerId, running: running.size, held: held.length }, 'worker stopping: running handlers finish, and their outcomes are reported');
+        // Running handlers finish, and every outcome is reported (retried while the server fails);
+        // past shutdownTimeoutMs, the handlers still running are given up (see abandon).
+        const timeout = shutdownTimeoutMs === undefined ? undefined : setTimeout(() => {
+          for (const giveUp of abandon.values()) giveUp();
+          schedulePump();
+        }, shutdownTimeoutMs);
         await new Promise<void>((resolve) => {
           idle = resolve;
           schedulePump();
         });
+        clearTimeout(timeout);
+        logger.info({ worker_id: workerId }, 'worker stopped');
         markStopped();
       })();
       return stopPromise;
