@@ -14,6 +14,7 @@ const PROCESS_TESTS = [
   'src/slow-clients.test.ts',
   'src/two-servers.test.ts',
   'src/cli/tokens.test.ts',
+  'src/cli/commands.test.ts',
 ];
 
 export default defineConfig({

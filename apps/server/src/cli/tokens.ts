@@ -1,71 +1,98 @@
 /**
- * `pnpm tokens create --name billing --scopes producer,worker` · `pnpm tokens list` · `pnpm tokens revoke <name|id>`
+ * `pnpm tokens create --name billing --scopes producer,worker` · `pnpm tokens list [--json]` · `pnpm tokens revoke <name|id>`
  * Manages API tokens in DATABASE_URL (SQLite or PostgreSQL). A new token is printed once; only its hash is stored.
+ * `pnpm tokens --help` and `pnpm tokens <command> --help` tell the same.
  */
-import { parseArgs } from 'node:util';
-import { DomainError, openStore, TOKEN_SCOPES, type TokenScope } from '@prismq/db';
-import { ConfigError, loadConfig } from '../config.js';
+import { TOKEN_SCOPES, type TaskStore, type TokenScope } from '@prismq/db';
+import { InvalidArgumentError, Option } from 'commander';
+import { loadConfig } from '../config.js';
+import { createProgram, examples, openDatabase, run, usageError } from './program.js';
 
-const USAGE = `usage:
-  tokens create --name NAME --scopes SCOPE[,SCOPE…]   scopes: ${TOKEN_SCOPES.join(', ')}
-  tokens list
-  tokens revoke NAME|ID`;
-
-class UsageError extends Error {}
-
-async function main(argv: string[]): Promise<void> {
-  const { positionals, values } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { name: { type: 'string' }, scopes: { type: 'string' }, json: { type: 'boolean' } },
-  });
-  const [command, ...rest] = positionals;
-  const store = await openStore(loadConfig().databasePath, { poolSize: 1 });
+/** Runs `action` on DATABASE_URL's store, closing it afterwards. */
+async function withStore<T>(action: (store: TaskStore) => Promise<T>): Promise<T> {
+  const store = await openDatabase(loadConfig().databasePath);
   try {
-    switch (command) {
-      case 'create': {
-        const name = values.name?.trim();
-        const scopes = (values.scopes ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-        if (!name) throw new UsageError('--name is required');
-        if (scopes.length === 0) throw new UsageError('--scopes is required');
-        const unknown = scopes.filter((s) => !(TOKEN_SCOPES as readonly string[]).includes(s));
-        if (unknown.length) throw new UsageError(`unknown scope ${unknown.join(', ')}`);
-        const { token, record } = await store.createToken(name, scopes as TokenScope[]);
-        if (values.json) process.stdout.write(`${JSON.stringify({ ...record, token })}\n`);
-        else {
-          process.stdout.write(`Created token '${record.name}' (id ${record.id}, scopes: ${record.scopes.join(', ')}).\n`);
-          process.stdout.write(`It is shown only this once; send it as "Authorization: Bearer <token>":\n\n${token}\n`);
-        }
-        return;
-      }
-      case 'list': {
-        const tokens = await store.listTokens();
-        if (values.json) process.stdout.write(`${JSON.stringify(tokens)}\n`);
-        else if (tokens.length === 0) process.stdout.write('No tokens.\n');
-        else
-          for (const t of tokens) {
-            const state = t.revoked_at ? `revoked ${t.revoked_at}` : `last used ${t.last_used_at ?? 'never'}`;
-            process.stdout.write(`${t.id}\t${t.name}\t${t.scopes.join(',')}\tcreated ${t.created_at}\t${state}\n`);
-          }
-        return;
-      }
-      case 'revoke': {
-        if (rest.length !== 1) throw new UsageError('revoke takes one token name or id');
-        const revoked = await store.revokeToken(rest[0]!);
-        process.stdout.write(`Revoked token '${revoked.name}' (id ${revoked.id}).\n`);
-        return;
-      }
-      default:
-        throw new UsageError(command ? `unknown command '${command}'` : 'a command is required');
-    }
+    return await action(store);
   } finally {
     await store.close();
   }
 }
 
-main(process.argv.slice(2)).catch((error: unknown) => {
-  const known = error instanceof UsageError || error instanceof ConfigError || error instanceof DomainError;
-  process.stderr.write(`tokens: ${(error as Error).message}\n${error instanceof UsageError ? USAGE + '\n' : ''}`);
-  if (!known && !(error instanceof TypeError)) process.stderr.write(`${(error as Error).stack}\n`);
-  process.exit(2);
-});
+function parseName(value: string): string {
+  const name = value.trim();
+  if (!name) throw new InvalidArgumentError('a token needs a name');
+  return name;
+}
+
+function parseScopes(value: string): TokenScope[] {
+  const scopes = value.split(',').map((s) => s.trim()).filter(Boolean);
+  if (scopes.length === 0) throw new InvalidArgumentError(`name one scope or more: ${TOKEN_SCOPES.join(', ')}`);
+  const unknown = scopes.filter((s) => !(TOKEN_SCOPES as readonly string[]).includes(s));
+  if (unknown.length) throw new InvalidArgumentError(`unknown scope ${unknown.join(', ')} (scopes: ${TOKEN_SCOPES.join(', ')})`);
+  return scopes as TokenScope[];
+}
+
+const program = createProgram(
+  'tokens',
+  'Create, list and revoke the API tokens in DATABASE_URL (SQLite or PostgreSQL). A token is printed once, when it is created; only its hash is stored.',
+).addHelpText(
+  'after',
+  examples(
+    'pnpm tokens create --name billing --scopes producer',
+    'pnpm tokens list',
+    'pnpm tokens revoke billing',
+    'DATABASE_URL=postgres://user:password@host:5432/prismq pnpm tokens list --json',
+  ),
+);
+
+program
+  .command('create')
+  .description(
+    `Create a token and print it, once; send it as "Authorization: Bearer <token>". Scopes: read reads; producer also creates, updates, cancels and retries tasks; worker also claims and finishes them; admin does everything.`,
+  )
+  .usage('--name <name> --scopes <scope,...> [--json]')
+  .addOption(new Option('--name <name>', 'a name that no other token has (revoke takes it too)').argParser(parseName).makeOptionMandatory())
+  .addOption(
+    new Option('--scopes <scope,...>', `comma-separated scopes: ${TOKEN_SCOPES.join(', ')}`).argParser(parseScopes).makeOptionMandatory(),
+  )
+  .option('--json', 'print the token and its record as one JSON object')
+  .addHelpText('after', examples('pnpm tokens create --name billing --scopes producer', 'pnpm tokens create --name video-workers --scopes worker,read --json'))
+  .action(async (options: { name: string; scopes: TokenScope[]; json?: boolean }) => {
+    const { token, record } = await withStore((store) => store.createToken(options.name, options.scopes));
+    if (options.json) process.stdout.write(`${JSON.stringify({ ...record, token })}\n`);
+    else {
+      process.stdout.write(`Created token '${record.name}' (id ${record.id}, scopes: ${record.scopes.join(', ')}).\n`);
+      process.stdout.write(`It is shown only this once; send it as "Authorization: Bearer <token>":\n\n${token}\n`);
+    }
+  });
+
+program
+  .command('list')
+  .description('List the tokens (never their secrets): id, name, scopes, when created, and when last used or revoked.')
+  .usage('[--json]')
+  .option('--json', 'print the tokens as a JSON array')
+  .addHelpText('after', examples('pnpm tokens list', 'pnpm tokens list --json'))
+  .action(async (options: { json?: boolean }) => {
+    const tokens = await withStore((store) => store.listTokens());
+    if (options.json) process.stdout.write(`${JSON.stringify(tokens)}\n`);
+    else if (tokens.length === 0) process.stdout.write('No tokens.\n');
+    else
+      for (const t of tokens) {
+        const state = t.revoked_at ? `revoked ${t.revoked_at}` : `last used ${t.last_used_at ?? 'never'}`;
+        process.stdout.write(`${t.id}\t${t.name}\t${t.scopes.join(',')}\tcreated ${t.created_at}\t${state}\n`);
+      }
+  });
+
+program
+  .command('revoke')
+  .description('Revoke a token at once: requests that send it answer 401 from then on. Revoking never turns authentication off.')
+  .usage('<name|id>')
+  .argument('<name|id>', 'the name or id of the token (as tokens list shows them)')
+  .addHelpText('after', examples('pnpm tokens revoke billing', 'pnpm tokens revoke 3'))
+  .action(async (nameOrId: string, _options, command) => {
+    if (!nameOrId.trim()) usageError(command, 'name the token to revoke, or give its id');
+    const revoked = await withStore((store) => store.revokeToken(nameOrId));
+    process.stdout.write(`Revoked token '${revoked.name}' (id ${revoked.id}).\n`);
+  });
+
+await run(program, 'tokens');
