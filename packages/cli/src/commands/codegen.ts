@@ -1,0 +1,115 @@
+/**
+ * `prismq types codegen`: the task types' parameter schemas as a TypeScript module, one exported
+ * type per task type (`send_email` → `SendEmailParameters`) and `TaskTypes`, the map from type
+ * name to parameters type that `createWorker<TaskTypes>(…)` and `createTaskClient<TaskTypes>(…)` take.
+ */
+import type { TaskType } from '@prismq/client';
+import type { compile as Compile } from 'json-schema-to-typescript';
+
+type JSONSchema4 = Parameters<typeof Compile>[0];
+
+/** Keywords that say nothing about the value: a schema with only these accepts any parameters. */
+const ANNOTATIONS = new Set(['$schema', '$id', 'id', 'title', 'description', '$comment', 'examples', 'default', 'deprecated', 'readOnly', 'writeOnly']);
+
+/** `send_email` → `SendEmail`, `video.v2-encode` → `VideoV2Encode`; a name with no letter or digit → `Type`. */
+export function pascalCase(name: string): string {
+  const words = name.split(/[^A-Za-z0-9]+/).filter(Boolean);
+  const joined = words.map((word) => word[0]!.toUpperCase() + word.slice(1)).join('');
+  if (!joined) return 'Type';
+  return /^\d/.test(joined) ? `Type${joined}` : joined;
+}
+
+/** Text safe inside a `/** … *\/` comment. */
+const commentText = (text: string) => text.replace(/\*\//g, '*\\/');
+
+/**
+ * The schema as given to the compiler: `$ref`s outside the schema (URLs, files) become `{}`
+ * (unknown) rather than being fetched, and the root takes the type's name as its title.
+ */
+function prepare(schema: Record<string, unknown>, name: string, description: string): JSONSchema4 {
+  const external = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(external);
+    if (value && typeof value === 'object') {
+      const object = value as Record<string, unknown>;
+      if (typeof object.$ref === 'string' && !object.$ref.startsWith('#')) return {};
+      return Object.fromEntries(Object.entries(object).map(([key, inner]) => [key, external(inner)]));
+    }
+    return value;
+  };
+  const copy = external(schema) as JSONSchema4;
+  delete copy.$id;
+  delete copy.id;
+  return { ...copy, title: name, description: typeof copy.description === 'string' ? copy.description : description };
+}
+
+export interface GeneratedModule {
+  source: string;
+  /** Each task type's name and the name of its parameters type. */
+  names: { task_type: string; type_name: string }[];
+}
+
+export async function generateTaskTypesModule(types: TaskType[], serverUrl: string): Promise<GeneratedModule> {
+  // Loaded here only: it brings prettier, which the other commands do not need.
+  const { compile } = await import('json-schema-to-typescript');
+  const taken = new Set<string>(['TaskTypes']);
+  const parts: string[] = [];
+  const names: GeneratedModule['names'] = [];
+
+  for (const type of types) {
+    const base = `${pascalCase(type.name)}Parameters`;
+    let typeName = base;
+    for (let n = 2; taken.has(typeName); n++) typeName = `${base}${n}`;
+    taken.add(typeName);
+    names.push({ task_type: type.name, type_name: typeName });
+
+    const about = `The parameters of tasks of type "${type.name}"${type.is_active ? '' : ' (inactive)'}${type.description ? `: ${type.description.trim().replace(/[^.!?]$/, '$&.')}` : '.'}`;
+    const schema = type.parameters_schema;
+    if (Object.keys(schema).every((key) => ANNOTATIONS.has(key))) {
+      parts.push(`/** ${commentText(about)} Its schema accepts any parameters. */\nexport type ${typeName} = Record<string, unknown>;\n`);
+      continue;
+    }
+    const options = {
+      bannerComment: '',
+      // Types nested under a title or a definition are named after their task type, so that two
+      // task types' `Address` do not collide: `SendEmailParametersAddress`.
+      customName: (inner: { title?: unknown }, key: string | undefined) => {
+        const label = typeof inner.title === 'string' ? inner.title : key;
+        if (!label) return undefined;
+        return label === typeName ? typeName : `${typeName}${pascalCase(label)}`;
+      },
+      declareExternallyReferenced: true,
+      unreachableDefinitions: false,
+      $refOptions: { resolve: { external: false } },
+    };
+    try {
+      parts.push(await compile(prepare(schema, typeName, about), typeName, { ...options, format: true }));
+    } catch (error) {
+      // Formatting is a nicety: without it the code is the same, less indented.
+      try {
+        parts.push(await compile(prepare(schema, typeName, about), typeName, { ...options, format: false }));
+      } catch {
+        throw new Error(`cannot generate the parameters type of task type "${type.name}": ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+  }
+
+  const map = names.map(({ task_type, type_name }) => `  ${JSON.stringify(task_type)}: ${type_name};`).join('\n');
+  const source = [
+    '/* eslint-disable */',
+    '/**',
+    ` * The task parameters of the PrismQ server at ${commentText(serverUrl)}, generated by \`prismq types codegen\`.`,
+    ' * Do not edit: run it again when the task types change.',
+    ' */',
+    '',
+    ...parts.map((part) => part.trimEnd() + '\n'),
+    '/**',
+    ' * Each task type’s parameters, by task type name: the type argument of the worker,',
+    " * `createWorker<TaskTypes>({ handlers: { … } })` from '@prismq/client/worker'.",
+    ' */',
+    // A type alias rather than an interface: createWorker wants Record<string, object>, which an
+    // interface (having no index signature) does not satisfy.
+    `export type TaskTypes = {${map ? `\n${map}\n` : ''}};`,
+    '',
+  ].join('\n');
+  return { source, names };
+}
