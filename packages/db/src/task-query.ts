@@ -13,7 +13,9 @@
  * priority and run_at sorts) is checked on the rows met along that walk: the walk stops as soon
  * as a page is full, so such a filter costs in proportion to how many rows it passes over, and a
  * rare match in a large table can take a long walk. That trade is deliberate: an index for each
- * would slow every write (see schema-indexes.ts).
+ * would slow every write (see schema-indexes.ts). Such a walk can go in steps of a bounded number
+ * of index entries (checksRows, frontierSql, and walkSql's `until`), which SQLite's store takes
+ * so as to hand the event loop back between them (sqlite/pages.ts).
  */
 import { SORT_KEYS, type KeyValues, type NormalMatch, type TaskSort } from './rules/pages.js';
 import type { TaskStatus } from './types.js';
@@ -142,6 +144,67 @@ export function walkIndex(match: NormalMatch, sort: TaskSort, status: TaskStatus
   }
 }
 
+/**
+ * Whether a walk checks conditions on the rows it meets that its index does not bound (see
+ * walkIndex): then it may pass over many rows that do not match before it finds a page's worth,
+ * and an engine that reads synchronously walks it in steps (see frontierSql).
+ */
+export function checksRows(match: NormalMatch, sort: TaskSort, status: TaskStatus | undefined): boolean {
+  const { index, ordered } = walkIndex(match, sort, status);
+  if (!ordered) return false; // one task at most
+  const first = SORT_KEYS[sort].columns[0];
+  const typeLed = index.includes('_type_');
+  return (
+    match.ids !== undefined ||
+    ((match.task_type_id !== undefined || match.task_type !== undefined) && !typeLed) ||
+    (first !== 'priority' && (match.priority_min !== undefined || match.priority_max !== undefined)) ||
+    (first !== 'created_at' && (match.created_after !== undefined || match.created_before !== undefined)) ||
+    (first !== 'run_at' && (match.run_at_after !== undefined || match.run_at_before !== undefined)) ||
+    match.updated_after !== undefined ||
+    match.updated_before !== undefined ||
+    match.finished_after !== undefined ||
+    match.finished_before !== undefined ||
+    match.worker_id !== undefined ||
+    match.idempotency_key !== undefined ||
+    match.metadata_key !== undefined
+  );
+}
+
+/**
+ * Where one step of a walk ends: the sort key of the `step`th entry of the walk's index after
+ * `after`, within what the index bounds (the walk's status, its type when the index leads with
+ * it, a range on the sort's first column), read from the index alone; no row when the walk ends
+ * before. A walk bounded by it (walkSql's `until`) examines at most `step` entries, whatever its
+ * other conditions match.
+ */
+export function frontierSql(
+  dialect: Dialect,
+  params: Params,
+  walk: { match: NormalMatch; sort: TaskSort; status: TaskStatus | undefined; after: KeyValues | undefined },
+  step: number,
+): string {
+  const { match, sort, status, after } = walk;
+  const { columns, descending } = SORT_KEYS[sort];
+  const { index } = walkIndex(match, sort, status);
+  const bounds: string[] = [];
+  if (status !== undefined) bounds.push(`status = ${statusLiteral(status)}`);
+  if (index.includes('_type_')) {
+    if (match.task_type_id !== undefined) bounds.push(`task_type_id = ${params.add(match.task_type_id)}`);
+    if (match.task_type !== undefined) bounds.push(`task_type_id = (SELECT id FROM task_types WHERE name = ${params.add(match.task_type)})`);
+  }
+  const first = columns[0];
+  const range = { priority: ['priority_min', 'priority_max'], created_at: ['created_after', 'created_before'], run_at: ['run_at_after', 'run_at_before'] } as const;
+  const [low, high] = range[first as keyof typeof range];
+  if (match[low] !== undefined) bounds.push(`${first} >= ${params.add(match[low])}`);
+  if (match[high] !== undefined) bounds.push(`${first} ${first === 'priority' ? '<=' : '<'} ${params.add(match[high])}`);
+  if (after !== undefined) bounds.push(`(${columns.join(', ')}) ${descending ? '<' : '>'} (${after.map((value) => params.add(value)).join(', ')})`);
+  return `SELECT ${columns.join(', ')} FROM task_list${dialect.indexHint(index)}${bounds.length ? ` WHERE ${bounds.join(' AND ')}` : ''}
+    ORDER BY ${orderOf(sort)} LIMIT 1 OFFSET ${params.add(step - 1)}`;
+}
+
+/** The filter's bound on a sort's first column at the far end of its walk (see walkSql's `until`). */
+const FAR_END = { newest: 'created_after', oldest: 'created_before', priority: 'priority_max', run_at: 'run_at_before' } as const satisfies Record<TaskSort, keyof NormalMatch>;
+
 /** `ORDER BY` of a sort, without the keywords. */
 export const orderOf = (sort: TaskSort): string => {
   const { columns, descending } = SORT_KEYS[sort];
@@ -156,14 +219,26 @@ export const orderOf = (sort: TaskSort): string => {
 export function walkSql(
   dialect: Dialect,
   params: Params,
-  walk: { match: NormalMatch; sort: TaskSort; status: TaskStatus | undefined; after: KeyValues | undefined; limit: number },
+  walk: { match: NormalMatch; sort: TaskSort; status: TaskStatus | undefined; after: KeyValues | undefined; until?: KeyValues | undefined; limit: number },
 ): string {
   if (walk.match.words !== undefined) return searchWalkSql(dialect, params, walk);
   const { columns, descending } = SORT_KEYS[walk.sort];
-  const where = conditionsOf(walk.match, params, dialect, false, columns[0]);
+  // A step's end is within the filter's range on the sort's first column (see frontierSql): the
+  // range's far end goes, so that the planners take the step's end as where the walk stops.
+  const match = walk.until === undefined ? walk.match : { ...walk.match, [FAR_END[walk.sort]]: undefined };
+  const where = conditionsOf(match, params, dialect, false, columns[0]);
   if (walk.status !== undefined) where.unshift(`status = ${statusLiteral(walk.status)}`);
   if (walk.after !== undefined) {
     where.push(`(${columns.join(', ')}) ${descending ? '<' : '>'} (${walk.after.map((value) => params.add(value)).join(', ')})`);
+  }
+  // One step of the walk (see frontierSql): up to the entry where it ends, that one included. The
+  // first column alone bounds the walk; given as one row value, SQLite would skip-scan and sort.
+  if (walk.until !== undefined) {
+    const [first, ...rest] = walk.until;
+    where.push(`${columns[0]} ${descending ? '>=' : '<='} ${params.add(first)}`);
+    where.push(
+      `NOT (${columns[0]} = ${params.add(first)} AND (${columns.slice(1).join(', ')}) ${descending ? '<' : '>'} (${rest.map((value) => params.add(value)).join(', ')}))`,
+    );
   }
   const { index, ordered } = walkIndex(walk.match, walk.sort, walk.status);
   // At most one row when not ordered by its index: nothing to sort.

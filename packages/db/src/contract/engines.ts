@@ -29,12 +29,16 @@ export interface StoreEngine {
   open(): Promise<OpenedStore>;
 }
 
-/** SQLite on a file in a new temporary folder. */
+/**
+ * SQLite on a file in a new temporary folder. Its list walks go in steps of a few entries, rather
+ * than 2,000 (see sqlite/pages.ts WALK_STEP), so that every filtered page and bulk action of the
+ * suite crosses steps, and must still give what PostgreSQL gives in one statement.
+ */
 const sqlite: StoreEngine = {
   name: 'sqlite',
   async open() {
     const dir = mkdtempSync(join(tmpdir(), 'prismq-contract-'));
-    const store = new SqliteTaskStore(join(dir, 'queue.db'));
+    const store = new SqliteTaskStore(join(dir, 'queue.db'), { walkStep: 3 });
     return {
       store,
       async close() {

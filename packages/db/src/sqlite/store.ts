@@ -36,6 +36,11 @@ export interface SqliteTaskStoreOptions extends OpenSqliteOptions {
    * answers a ValidationError. Default 1000.
    */
   validationTimeoutMs?: number;
+  /**
+   * Index entries one step of a list's (or a bulk action's) walk examines at most before the
+   * event loop is handed back (see pages.ts WALK_STEP); for tests. Default 2,000.
+   */
+  walkStep?: number;
 }
 
 type Args<K extends keyof TaskStore> = TaskStore[K] extends (...args: infer A) => unknown ? A : never;
@@ -69,6 +74,7 @@ export class SqliteTaskStore extends StoreSignals implements TaskStore {
   constructor(path: string, options: SqliteTaskStoreOptions = {}) {
     super();
     this.db = openSqlite(path, options);
+    this.reads = { read: (work) => this.read(work), ...(options.walkStep ? { step: options.walkStep } : {}) };
     this.validation = new WriteValidation(new ParameterValidator({ timeoutMs: options.validationTimeoutMs }));
     this.waiting = new WaitingClaims(this.db, ({ tasks: claimed, expired }) => {
       this.expired(expired);
@@ -134,6 +140,9 @@ export class SqliteTaskStore extends StoreSignals implements TaskStore {
     if (task.status === 'pending') this.waiting.offer(task.task_type_id);
     return task;
   }
+
+  /** How the list's walks read (see pages.ts WalkReads): in steps, each through read(). */
+  private readonly reads: pages.WalkReads;
 
   /** Runs a synchronous read now, a storage failure thrown as StorageError (see GroupCommit for writes). */
   private read<T>(work: () => T): T {
@@ -243,10 +252,10 @@ export class SqliteTaskStore extends StoreSignals implements TaskStore {
     return this.available(created);
   }
   async listTasks(...args: Args<'listTasks'>) {
-    return this.read(() => pages.listTaskPage(this.db, ...args).items);
+    return (await pages.listTaskPage(this.db, ...args, this.reads)).items;
   }
   async listTaskPage(...args: Args<'listTaskPage'>) {
-    return this.read(() => pages.listTaskPage(this.db, ...args));
+    return pages.listTaskPage(this.db, ...args, this.reads);
   }
   async getTask(...args: Args<'getTask'>) {
     return this.read(() => tasks.getTask(this.db, ...args));
@@ -311,10 +320,11 @@ export class SqliteTaskStore extends StoreSignals implements TaskStore {
   }
   async retryTasks(...args: Args<'retryTasks'>) {
     const selection = normalizeSelection(args[0], RETRYABLE);
-    const { changed, more } = await this.write(() => {
-      const result = bulk.retryTasks(this.db, selection);
+    const { ids, more } = await bulk.selectTasks(this.db, selection, this.reads);
+    const changed = await this.write(() => {
+      const result = bulk.retryTasks(this.db, selection, ids);
       // Pending again: the waiting claims get a look at them, as after retryTask.
-      for (const typeId of countByType(result.changed).keys()) this.waiting.offer(typeId);
+      for (const typeId of countByType(result).keys()) this.waiting.offer(typeId);
       return result;
     });
     this.emit('retried', countByType(changed));
@@ -322,13 +332,15 @@ export class SqliteTaskStore extends StoreSignals implements TaskStore {
   }
   async cancelTasks(...args: Args<'cancelTasks'>) {
     const selection = normalizeSelection(args[0], CANCELLABLE);
-    const { changed, more } = await this.write(() => bulk.cancelTasks(this.db, selection));
+    const { ids, more } = await bulk.selectTasks(this.db, selection, this.reads);
+    const changed = await this.write(() => bulk.cancelTasks(this.db, selection, ids));
     this.emit('cancelled', countByType(changed));
     return { changed: changed.length, more };
   }
   async deleteTasks(...args: Args<'deleteTasks'>) {
     const selection = normalizeSelection(args[0], undefined);
-    const { changed, more } = await this.write(() => bulk.deleteTasks(this.db, selection));
+    const { ids, more } = await bulk.selectTasks(this.db, selection, this.reads);
+    const changed = await this.write(() => bulk.deleteTasks(this.db, selection, ids));
     return { changed: changed.length, more };
   }
   async deleteFinishedTasks(...args: Args<'deleteFinishedTasks'>) {
