@@ -150,6 +150,8 @@ export function walkIndex(match: NormalMatch, sort: TaskSort, status: TaskStatus
  * and an engine that reads synchronously walks it in steps (see frontierSql).
  */
 export function checksRows(match: NormalMatch, sort: TaskSort, status: TaskStatus | undefined): boolean {
+  // A search walks the search index: every other condition is checked on the tasks it finds.
+  if (match.words !== undefined) return Object.entries(match).some(([field, value]) => field !== 'words' && value !== undefined);
   const { index, ordered } = walkIndex(match, sort, status);
   if (!ordered) return false; // one task at most
   const first = SORT_KEYS[sort].columns[0];
@@ -255,12 +257,14 @@ export function walkSql(
 function searchWalkSql(
   dialect: Dialect,
   params: Params,
-  walk: { match: NormalMatch; sort: TaskSort; after: KeyValues | undefined; limit: number },
+  walk: { match: NormalMatch; sort: TaskSort; after: KeyValues | undefined; until?: KeyValues | undefined; limit: number },
 ): string {
   const { descending } = SORT_KEYS[walk.sort];
   const { search } = dialect;
   const where = [search.match(params.add(search.query(walk.match.words!))), ...conditionsOf(walk.match, params, dialect, true, 'id', true)];
   if (walk.after !== undefined) where.push(`${search.key} ${descending ? '<' : '>'} ${params.add(walk.after.at(-1))}`);
+  // One step (see frontierSql): only the id places it, as the cursor's does.
+  if (walk.until !== undefined) where.push(`${search.key} ${descending ? '>=' : '<='} ${params.add(walk.until.at(-1))}`);
   return `SELECT id, created_at, priority, run_at, ${ROW_BYTES} AS bytes FROM ${search.from} WHERE ${where.join(' AND ')}
     ORDER BY ${search.key}${descending ? ' DESC' : ''} LIMIT ${params.add(walk.limit)}`;
 }

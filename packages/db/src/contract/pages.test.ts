@@ -153,9 +153,9 @@ forEachEngine((engine) => {
       // On SQLite, the suite's walks go in steps of a few entries (see engines.ts): the matches lie
       // many steps apart, with steps that find nothing between them.
       const type = await newType(engine.store);
-      const tasks = await newTasks(engine.store, type, 60);
+      const tasks = await newTasks(engine.store, type, 60, { metadata: { group: 'shared' } });
       const rare = [tasks[4]!, tasks[31]!, tasks[58]!];
-      for (const task of rare) await engine.store.updateTask(task.id, { metadata: { tenant: 'rare' } });
+      for (const task of rare) await engine.store.updateTask(task.id, { metadata: { group: 'shared', tenant: 'rare' } });
       for (const sort of ['newest', 'oldest', 'priority', 'run_at'] as const) {
         const filter: TaskFilter = { task_type_id: type.id, metadata_key: 'tenant', metadata_value: 'rare', sort, limit: 2 };
         const first = await engine.store.listTaskPage(filter);
@@ -163,6 +163,11 @@ forEachEngine((engine) => {
         expect(idsOf(await walk(engine.store, filter)), sort).toEqual(idsOf([...rare].sort(ORDERS[sort])));
       }
       expect(idsOf(await engine.store.listTasks({ metadata_key: 'tenant', metadata_value: 'rare', status: 'pending', sort: 'priority', limit: 10 }))).toEqual(idsOf(rare));
+      // A search for a word every task holds, with a filter few match: the search walk, along its own index.
+      for (const sort of ['newest', 'oldest'] as const) {
+        const found = await walk(engine.store, { q: 'shared', metadata_key: 'tenant', metadata_value: 'rare', sort, limit: 2 });
+        expect(idsOf(found), sort).toEqual(idsOf([...rare].sort(ORDERS[sort])));
+      }
       expect(await engine.store.cancelTasks({ filter: { task_type_id: type.id, metadata_key: 'tenant', metadata_value: 'rare' }, limit: 2 })).toEqual({ changed: 2, more: true });
       expect(await engine.store.cancelTasks({ filter: { task_type_id: type.id, metadata_key: 'tenant', metadata_value: 'rare' }, limit: 2 })).toEqual({ changed: 1, more: false });
       const cancelled = await walk(engine.store, { task_type_id: type.id, status: 'cancelled', limit: 100 });

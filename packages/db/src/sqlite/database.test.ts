@@ -108,13 +108,13 @@ describe('openSqlite', () => {
     const walkPlans = (db: SqliteDb, filter: TaskFilter): string[] => {
       const { match, sort, after, limit } = normalizeFilter(filter);
       const until = sort === 'priority' ? [50, '2026-01-01T03:00:00.000Z', 9000] : ['2026-01-01T03:00:00.000Z', 9000];
-      return [...walkQueries(match, sort, after, limit), ...(match.words ? [] : walkQueries(match, sort, after, limit, until))].map(({ sql, params }) => planOf(db, { sql, params }, {}));
+      return [...walkQueries(match, sort, after, limit), ...walkQueries(match, sort, after, limit, match.words ? [9000] : until)].map(({ sql, params }) => planOf(db, { sql, params }, {}));
     };
     /** The plan of where each walk's next step ends, for the walks that go in steps: from the index alone. */
     const frontierPlans = (db: SqliteDb, filter: TaskFilter): string[] => {
       const { match, sort, after } = normalizeFilter(filter);
       return rules
-        .walksOf(match.statuses, sort)
+        .walksOf(match.statuses, sort, match.words !== undefined)
         .filter((status) => checksRows(match, sort, status))
         .map((status) => planOf(db, frontierQuery(match, sort, status, after, 1000), {}));
     };
@@ -200,12 +200,19 @@ describe('openSqlite', () => {
         for (const cursor of [undefined, rules.encodeCursor(sort, [T, 5000])]) {
           for (const extra of extras) {
             const filter: TaskFilter = { limit: 51, sort, cursor, q: 'invoice 42', ...extra };
+            // The walk whole, and as one step.
             const plans = walkPlans(db, filter);
-            expect(plans).toHaveLength(1);
-            const what = `${JSON.stringify(filter)}:\n${plans[0]}`;
-            expect(plans[0], what).toMatch(/^SCAN task_search VIRTUAL TABLE INDEX/m);
-            expect(plans[0], what).toMatch(/^SEARCH task_list USING INTEGER PRIMARY KEY/m);
-            expect(plans[0], what).not.toMatch(/TEMP B-TREE|SCAN task_list$/m);
+            expect(plans).toHaveLength(2);
+            for (const plan of plans) {
+              const what = `${JSON.stringify(filter)}:\n${plan}`;
+              expect(plan, what).toMatch(/^SCAN task_search VIRTUAL TABLE INDEX/m);
+              expect(plan, what).toMatch(/^SEARCH task_list USING INTEGER PRIMARY KEY/m);
+              expect(plan, what).not.toMatch(/TEMP B-TREE|SCAN task_list$/m);
+            }
+            for (const plan of frontierPlans(db, filter)) {
+              expect(plan, `${JSON.stringify(filter)}:\n${plan}`).toMatch(/^SCAN task_search VIRTUAL TABLE INDEX \d+:[^\n]*$/);
+            }
+            expect(frontierPlans(db, filter)).toHaveLength(Object.keys(extra).length > 0 ? 1 : 0);
           }
         }
       }

@@ -81,10 +81,19 @@ export function walkQueries(match: NormalMatch, sort: TaskSort, after: KeyValues
   });
 }
 
-/** Where the next step of a walk ends (see frontierSql), as SQL and parameters; its plan is checked in tests. */
+/**
+ * Where the next step of a walk ends (see frontierSql), as SQL and parameters; its plan is checked
+ * in tests. A search's steps go along the search index in id order: a step ends at the id of the
+ * `step`th task the search finds, as a key of that id alone (only the id places a search walk).
+ */
 export function frontierQuery(match: NormalMatch, sort: TaskSort, status: TaskStatus | undefined, after: KeyValues | undefined, step: number): { sql: string; params: unknown[] } {
   const params = new Params(sqliteDialect);
-  return { sql: frontierSql(sqliteDialect, params, { match, sort, status, after }, step), params: params.values };
+  if (match.words === undefined) return { sql: frontierSql(sqliteDialect, params, { match, sort, status, after }, step), params: params.values };
+  const descending = sort === 'newest';
+  const where = [`task_search MATCH ${params.add(ftsQuery(match.words))}`];
+  if (after !== undefined) where.push(`rowid ${descending ? '<' : '>'} ${params.add(after.at(-1))}`);
+  const text = `SELECT rowid FROM task_search WHERE ${where.join(' AND ')} ORDER BY rowid${descending ? ' DESC' : ''} LIMIT 1 OFFSET ${params.add(step - 1)}`;
+  return { sql: text, params: params.values };
 }
 
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -96,7 +105,7 @@ const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
  * next page.
  */
 async function walkInSteps(db: SqliteDb, match: NormalMatch, sort: TaskSort, status: TaskStatus | undefined, after: KeyValues | undefined, take: number, reads: WalkReads): Promise<Candidate[]> {
-  const stepped = match.words === undefined && checksRows(match, sort, status);
+  const stepped = checksRows(match, sort, status);
   const step = reads.step ?? WALK_STEP;
   const rows: Candidate[] = [];
   let position = after;
