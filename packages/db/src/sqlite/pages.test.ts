@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import * as rules from '../rules/index.js';
 import { SqliteTaskStore } from './store.js';
 
 let dir: string | undefined;
@@ -62,6 +63,29 @@ describe('SQLite list walks in steps', () => {
       await vi.waitFor(() => expect(done).toHaveLength(2));
       expect(done).toEqual(['create', 'bulk']);
       expect((await store.getTask(rare.id)).status).toBe('cancelled');
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('SQLite long walks take turns', () => {
+  it('lets two long walks go on at once: a third, shorter one waits for one of them to end', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'prismq-steps-'));
+    const store = new SqliteTaskStore(join(dir, 'queue.db'), { walkStep: 2 });
+    try {
+      const type = await store.createTaskType({ name: 'many' });
+      const tasks = await store.createTasks(Array.from({ length: 40 }, () => ({ task_type_id: type.id })));
+      const ended: string[] = [];
+      const nobody = { metadata_key: 'tenant', metadata_value: 'nobody', sort: 'oldest', limit: 10 } as const;
+      const list = (name: string, cursor?: string) => store.listTaskPage({ ...nobody, cursor }).then(() => ended.push(name));
+      // Two walks of the whole table (20 steps each), and one from its last few tasks (3 steps),
+      // which would end first if nothing held it back.
+      const nearTheEnd = tasks[34]!;
+      const cursor = rules.encodeCursor('oldest', [nearTheEnd.created_at, nearTheEnd.id]);
+      await Promise.all([list('long 1'), list('long 2'), list('short', cursor)]);
+      expect(ended.indexOf('short'), ended.join(', ')).toBeGreaterThan(0);
+      expect(ended).toHaveLength(3);
     } finally {
       await store.close();
     }

@@ -66,10 +66,40 @@ const statements = preparedPer((db: SqliteDb) => ({
  */
 export const WALK_STEP = 2_000;
 
-/** How a walk reads: the store's read (a storage failure as StorageError), and its step. */
+/** Walks that take more than one step at once, per store: the others wait for their turn (see LongWalks). */
+export const MAX_LONG_WALKS = 2;
+
+/**
+ * Turns for the walks that take more than one step: at most `size` go on at once, the others wait
+ * in the order they came. Steps of walks going on at once interleave, a step each per turn of the
+ * event loop; without a bound, many long walks at once would make every turn that long.
+ */
+export class LongWalks {
+  private free: number;
+  private readonly waiting: (() => void)[] = [];
+  constructor(size = MAX_LONG_WALKS) {
+    this.free = size;
+  }
+  /** Resolves when this walk may go on; call the function it gives once the walk is over. */
+  async enter(): Promise<() => void> {
+    if (this.free > 0) this.free--;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    let left = false;
+    return () => {
+      if (left) return;
+      left = true;
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.free++;
+    };
+  }
+}
+
+/** How a walk reads: the store's read (a storage failure as StorageError), its step, and the turns of long walks. */
 export interface WalkReads {
   read<T>(work: () => T): T;
   step?: number;
+  longWalks?: LongWalks;
 }
 
 /** The walks of a page as SQL and parameters, for each status walked: what `candidates` runs (its plans are checked in tests). */
@@ -102,30 +132,36 @@ const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
  * The first `take` rows of one walk, in steps of at most `step` index entries when the walk
  * checks conditions its index does not bound, the event loop handed back between steps. Each
  * step reads at once; a change committed between two steps is seen by the later one, as by the
- * next page.
+ * next page. After its first step, a walk goes on in its turn among the long walks (LongWalks).
  */
 async function walkInSteps(db: SqliteDb, match: NormalMatch, sort: TaskSort, status: TaskStatus | undefined, after: KeyValues | undefined, take: number, reads: WalkReads): Promise<Candidate[]> {
   const stepped = checksRows(match, sort, status);
   const step = reads.step ?? WALK_STEP;
   const rows: Candidate[] = [];
   let position = after;
-  for (;;) {
-    const until = stepped
-      ? reads.read(() => {
-          const { sql: text, params } = frontierQuery(match, sort, status, position, step);
-          const end = prepare(db, text).raw().get(...params) as KeyValues | undefined;
-          return end;
-        })
-      : undefined;
-    const found = reads.read(() => {
-      const params = new Params(sqliteDialect);
-      const text = walkSql(sqliteDialect, params, { match, sort, status, after: position, until, limit: take - rows.length });
-      return prepare(db, text).all(...params.values) as Candidate[];
-    });
-    rows.push(...found);
-    if (rows.length >= take || until === undefined) return rows;
-    position = until;
-    await nextTurn();
+  let leave: (() => void) | undefined;
+  try {
+    for (;;) {
+      const until = stepped
+        ? reads.read(() => {
+            const { sql: text, params } = frontierQuery(match, sort, status, position, step);
+            return prepare(db, text).raw().get(...params) as KeyValues | undefined;
+          })
+        : undefined;
+      const found = reads.read(() => {
+        const params = new Params(sqliteDialect);
+        const text = walkSql(sqliteDialect, params, { match, sort, status, after: position, until, limit: take - rows.length });
+        return prepare(db, text).all(...params.values) as Candidate[];
+      });
+      rows.push(...found);
+      if (rows.length >= take || until === undefined) return rows;
+      position = until;
+      // A long walk: the next step waits for its turn among the long walks (the first step never does).
+      if (!leave && reads.longWalks) leave = await reads.longWalks.enter();
+      await nextTurn();
+    }
+  } finally {
+    leave?.();
   }
 }
 

@@ -74,7 +74,7 @@ export class SqliteTaskStore extends StoreSignals implements TaskStore {
   constructor(path: string, options: SqliteTaskStoreOptions = {}) {
     super();
     this.db = openSqlite(path, options);
-    this.reads = { read: (work) => this.read(work), ...(options.walkStep ? { step: options.walkStep } : {}) };
+    this.reads = { read: (work) => this.read(work), longWalks: new pages.LongWalks(), ...(options.walkStep ? { step: options.walkStep } : {}) };
     this.validation = new WriteValidation(new ParameterValidator({ timeoutMs: options.validationTimeoutMs }));
     this.waiting = new WaitingClaims(this.db, ({ tasks: claimed, expired }) => {
       this.expired(expired);
