@@ -74,6 +74,22 @@ describe('parameter validation', () => {
     expect(locs(update).some(underSchema)).toBe(true);
   });
 
+  it('answers 422 for a parameters_schema that refers back to itself without end, on create, update and tRPC', async () => {
+    const endless = { definitions: { a: { allOf: [{ $ref: '#/definitions/b' }] }, b: { anyOf: [{ $ref: '#/definitions/a' }] } }, $ref: '#/definitions/a' };
+    const problem = { loc: ['body', 'parameters_schema'], msg: expect.stringContaining('refers back to itself without end'), type: 'schema.recursive' };
+    const created = await api.request('POST', '/api/task-types', { name: `endless_${Date.now()}`, parameters_schema: endless });
+    expect(created.status).toBe(422);
+    expect(created.body).toEqual({ detail: [problem] });
+
+    const type = await newType({ parameters_schema: schema });
+    const update = await api.request('PUT', `/api/task-types/${type.id}`, { parameters_schema: { $ref: '#' } });
+    expect(update.status).toBe(422);
+    expect(update.body).toEqual({ detail: [problem] });
+
+    const viaTrpc = await api.request('POST', '/trpc/taskTypes.create', { name: `endless_trpc_${Date.now()}`, parameters_schema: { $ref: '#' } });
+    expect(viaTrpc.status).toBe(422);
+  });
+
   it('answers 422 for a backoff cap below its base', async () => {
     const res = await api.request('POST', '/api/task-types', { name: `policy_cap_${Date.now()}`, retry_base_seconds: 10, retry_max_seconds: 5 });
     expect(res.status).toBe(422);

@@ -72,6 +72,48 @@ describe('ParameterValidator', () => {
     expect(await validator.checkSchema({ type: 'object', required: ['a'] })).toEqual([]);
   });
 
+  it('refuses schemas with a loop that never ends, and keeps recursion that reads deeper into the value', async () => {
+    const endless = [
+      { $ref: '#' },
+      { type: 'object', properties: { a: { $ref: '#/properties/a' } } },
+      { definitions: { a: { allOf: [{ $ref: '#/definitions/b' }] }, b: { anyOf: [{ $ref: '#/definitions/a' }] } }, $ref: '#/definitions/a' },
+      // Only parameters with `a` would reach it.
+      { properties: { a: { $ref: '#/definitions/p' } }, definitions: { p: { not: { if: { $ref: '#/definitions/q' } } }, q: { oneOf: [{ $ref: '#/definitions/p' }] } } },
+      { $id: 'https://example.com/a.json', properties: { a: { $id: 'b.json', allOf: [{ $ref: 'https://example.com/b.json' }] } } },
+      { $id: 'https://example.com/c.json', properties: { a: { $id: '#here', dependencies: { x: { $ref: '#here' } } } } },
+    ];
+    for (const schema of endless) {
+      expect(await validator.checkSchema(schema), JSON.stringify(schema)).toEqual([
+        { path: ['parameters_schema'], message: expect.stringContaining('refers back to itself without end'), type: 'schema.recursive' },
+      ]);
+    }
+    const tree = {
+      $id: 'https://example.com/tree.json',
+      type: 'object',
+      properties: { children: { type: 'array', items: { $ref: '#' } }, next: { $ref: 'tree.json' }, alias: { allOf: [{ $ref: '#/definitions/leaf' }] } },
+      definitions: { leaf: { anyOf: [{ type: 'string' }, { $ref: '#' }] } },
+    };
+    expect(await validator.checkSchema(tree)).toEqual([]);
+    expect(await problems(validator.validate(typeWith(tree), { children: [{ next: { alias: 'x' } }, { alias: { children: [] } }] }))).toEqual([]);
+  });
+
+  it('answers a loop it meets while validating as a problem of that item alone (a schema stored before the check)', async () => {
+    const looping = typeWith({ properties: { a: { $ref: '#/definitions/p' } }, definitions: { p: { allOf: [{ $ref: '#/definitions/p' }] } } });
+    const answers = await validator.problems(
+      [
+        { type: looping, parameters: { a: 1 }, prefix: ['tasks', 0, 'parameters'] },
+        { type: typeWith({ type: 'object', required: ['b'] }), parameters: {}, prefix: ['tasks', 1, 'parameters'] },
+        { type: looping, parameters: {}, prefix: ['tasks', 2, 'parameters'] },
+      ],
+      ['tasks'],
+    );
+    expect(answers).toEqual([
+      [expect.objectContaining({ path: ['tasks', 0, 'parameters'], type: 'schema.recursive' })],
+      [expect.objectContaining({ path: ['tasks', 1, 'parameters', 'b'] })],
+      [],
+    ]);
+  });
+
   it('recompiles when the type changes, even with the same $id', async () => {
     const v1 = typeWith({ $id: 'https://example.com/params.json', type: 'object', required: ['a'] }, 'v1', 99);
     const v2 = typeWith({ $id: 'https://example.com/params.json', type: 'object', required: ['b'] }, 'v2', 99);

@@ -14,6 +14,7 @@ import { parentPort } from 'node:worker_threads';
 import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
 import { RE2JS } from 're2js';
+import { hasEndlessLoop } from './endless-loops.mjs';
 
 /** @typedef {(string | number)[]} Path */
 /** @typedef {{ path: Path, message: string, type: string }} Problem */
@@ -82,17 +83,36 @@ function compiled(key, schema) {
   return fn;
 }
 
+/**
+ * A schema whose `$ref`s lead back to where they started without reading any deeper into the
+ * parameters (`{"$ref": "#"}`, or two `allOf`s naming each other) makes Ajv recurse until the
+ * stack runs out. JSON Schema leaves such a loop undefined; here it is a problem of the schema.
+ * @param {Path} prefix @returns {Problem}
+ */
+const endlessProblem = (prefix) => ({
+  path: prefix,
+  message: "the type's parameters_schema refers back to itself without end ($ref, allOf, anyOf, oneOf, not, if/then/else that loop on the same value)",
+  type: 'schema.recursive',
+});
+
+/** @param {unknown} error */
+const isStackOverflow = (error) => error instanceof RangeError && /call stack/i.test(error.message);
+
 /** @param {JsonObject} schema @param {Path} prefix @returns {Problem[]} */
 function checkSchema(schema, prefix) {
   const ajv = newAjv();
   try {
     if (!ajv.validateSchema(schema)) return toProblems(ajv.errors, prefix);
-    ajv.compile(schema);
-    return [];
+    if (hasEndlessLoop(schema)) return [endlessProblem(prefix)];
+    const validateFn = ajv.compile(schema);
+    // What the search above could not see (a reference it could not follow) and Ajv can.
+    validateFn({});
   } catch (error) {
+    if (isStackOverflow(error)) return [endlessProblem(prefix)];
     // Unresolvable references, unknown meta-schemas, patterns RE2 cannot run, absurd nesting.
     return [{ path: prefix, message: /** @type {Error} */ (error).message, type: 'schema.invalid' }];
   }
+  return [];
 }
 
 /** @param {JsonObject} schema @param {string} key @param {JsonObject} parameters @param {Path} prefix @returns {Problem[]} */
@@ -105,7 +125,13 @@ function validate(schema, key, parameters, prefix) {
     const message = `the type's parameters_schema does not compile: ${/** @type {Error} */ (error).message}`;
     return [{ path: prefix, message, type: 'schema.invalid' }];
   }
-  return validateFn(parameters) ? [] : toProblems(validateFn.errors, prefix);
+  try {
+    return validateFn(parameters) ? [] : toProblems(validateFn.errors, prefix);
+  } catch (error) {
+    // Answered as this item's problem: a throw would fail every job of the call, other requests' too.
+    if (isStackOverflow(error)) return [endlessProblem(prefix)];
+    return [{ path: prefix, message: `the type's parameters_schema could not be applied: ${/** @type {Error} */ (error).message}`, type: 'schema.invalid' }];
+  }
 }
 
 // Warm up while the thread starts, before any call's budget runs: the first compile in a thread
