@@ -27,6 +27,9 @@ export interface PgClient extends Queryable {
   end(timeoutSeconds?: number): Promise<void>;
 }
 
+/** Connections in the pool at most, unless told otherwise. */
+export const DEFAULT_POOL_SIZE = 10;
+
 export interface PgClientOptions {
   /** Connections in the pool at most, besides the listening one. Default 10. */
   poolSize?: number | undefined;
@@ -37,7 +40,7 @@ export interface PgClientOptions {
 /** Opens a pool on `url` (a `postgres://` or `postgresql://` URL). Connections are made when first needed. */
 export function connect(url: string, options: PgClientOptions = {}): PgClient {
   const sql = postgres(url, {
-    max: options.poolSize ?? 10,
+    max: options.poolSize ?? DEFAULT_POOL_SIZE,
     connect_timeout: options.connectTimeoutSeconds ?? 10,
     idle_timeout: 60,
     // Between attempts to connect after failures: 50 ms doubling to at most a second, with

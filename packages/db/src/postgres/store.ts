@@ -9,7 +9,7 @@ import type { CloseResult, CreatedTask, Health, TaskCreate, TaskStore, TaskUpdat
 import type { TaskType } from '../types.js';
 import { WriteValidation, type CheckedParameters } from '../validation.js';
 import * as attempts from './attempts.js';
-import type { PgClient, PgClientOptions, Queryable } from './client.js';
+import { DEFAULT_POOL_SIZE, type PgClient, type PgClientOptions, type Queryable } from './client.js';
 import * as bulk from './bulk.js';
 import * as counts from './counts.js';
 import { openPostgres } from './database.js';
@@ -26,6 +26,7 @@ import * as changes from './changes.js';
 import { ChangeHints } from '../changes.js';
 import { ChangeListeners } from './change-listeners.js';
 import { WaitingClaims } from './waiting-claims.js';
+import { Turns } from '../turns.js';
 
 /** How long health() waits for the database to answer before it says it does not. */
 const HEALTH_TIMEOUT_MS = 2000;
@@ -45,6 +46,14 @@ export interface PostgresTaskStoreOptions extends PgClientOptions {
    */
   wakeCheckMs?: number | undefined;
 }
+
+/**
+ * The pool's connections that list pages and bulk actions may hold at once: half of them (at
+ * least one). Their cost depends on the filter: one that matches few of many tasks walks an index
+ * for seconds. The others wait their turn, so that the queue (claims, completions, creates)
+ * always finds a connection.
+ */
+export const scanTurnsOf = (poolSize: number): number => Math.max(1, Math.floor(poolSize / 2));
 
 type Args<K extends keyof TaskStore> = TaskStore[K] extends (...args: infer A) => unknown ? A : never;
 
@@ -77,6 +86,8 @@ export class PostgresTaskStore extends StoreSignals implements TaskStore {
    */
   private readonly types = new Map<number, TaskType>();
   private closed = false;
+  /** Turns for list pages and bulk actions (see scanTurnsOf). */
+  private readonly scans: Turns;
   /** Tells readers of the log of changes that it may have grown: after every write here, and when another replica notifies. */
   private readonly changeHints: ChangeHints;
   /** Asks the other replicas to notify while this store has readers of the log (see ChangeListeners). */
@@ -91,6 +102,7 @@ export class PostgresTaskStore extends StoreSignals implements TaskStore {
   ) {
     super();
     this.where = describeUrl(url);
+    this.scans = new Turns(scanTurnsOf(options.poolSize ?? DEFAULT_POOL_SIZE));
     this.validation = new WriteValidation(new ParameterValidator({ timeoutMs: options.validationTimeoutMs }));
     this.changeListeners = new ChangeListeners(this.db, this.origin, () => this.changeHints.grew());
     this.changeHints = new ChangeHints((active) => this.changeListeners.readers(active));
@@ -297,10 +309,10 @@ export class PostgresTaskStore extends StoreSignals implements TaskStore {
     return created;
   }
   async listTasks(...args: Args<'listTasks'>) {
-    return (await this.read((db) => pages.listTaskPage(db, ...args))).items;
+    return (await this.scans.run(() => this.read((db) => pages.listTaskPage(db, ...args)))).items;
   }
   async listTaskPage(...args: Args<'listTaskPage'>) {
-    return this.read((db) => pages.listTaskPage(db, ...args));
+    return this.scans.run(() => this.read((db) => pages.listTaskPage(db, ...args)));
   }
   async getTask(...args: Args<'getTask'>) {
     return this.read((db) => tasks.getTask(db, ...args));
@@ -380,19 +392,19 @@ export class PostgresTaskStore extends StoreSignals implements TaskStore {
   async retryTasks(...args: Args<'retryTasks'>) {
     const selection = normalizeSelection(args[0], RETRYABLE);
     const { notify, committed } = this.notice();
-    const { changed, more } = await this.write((db) => bulk.retryTasks(db, selection, notify));
+    const { changed, more } = await this.scans.run(() => this.write((db) => bulk.retryTasks(db, selection, notify)));
     // Pending again: waiting claims are told, here and elsewhere, as after retryTask.
     committed();
     this.events.task('retried', countByType(changed));
     return { changed: changed.length, more };
   }
   async cancelTasks(...args: Args<'cancelTasks'>) {
-    const { changed, more } = await this.write((db) => bulk.cancelTasks(db, normalizeSelection(args[0], CANCELLABLE)));
+    const { changed, more } = await this.scans.run(() => this.write((db) => bulk.cancelTasks(db, normalizeSelection(args[0], CANCELLABLE))));
     this.events.task('cancelled', countByType(changed));
     return { changed: changed.length, more };
   }
   async deleteTasks(...args: Args<'deleteTasks'>) {
-    const { changed, more } = await this.write((db) => bulk.deleteTasks(db, normalizeSelection(args[0], undefined)));
+    const { changed, more } = await this.scans.run(() => this.write((db) => bulk.deleteTasks(db, normalizeSelection(args[0], undefined))));
     return { changed: changed.length, more };
   }
   async changesHead() {

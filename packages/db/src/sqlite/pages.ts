@@ -12,6 +12,7 @@ import { checksRows, frontierSql, Params, walkSql, type Dialect } from '../task-
 import type { TaskStatus } from '../types.js';
 import type { SqliteDb } from './database.js';
 import { preparedPer } from './util.js';
+import type { Turns } from '../turns.js';
 
 export const sqliteDialect: Dialect = {
   indexHint: (index) => ` INDEXED BY ${index}`,
@@ -66,40 +67,14 @@ const statements = preparedPer((db: SqliteDb) => ({
  */
 export const WALK_STEP = 2_000;
 
-/** Walks that take more than one step at once, per store: the others wait for their turn (see LongWalks). */
+/** Walks that take more than one step at once, per store: the others wait for their turn (see WalkReads.longWalks). */
 export const MAX_LONG_WALKS = 2;
-
-/**
- * Turns for the walks that take more than one step: at most `size` go on at once, the others wait
- * in the order they came. Steps of walks going on at once interleave, a step each per turn of the
- * event loop; without a bound, many long walks at once would make every turn that long.
- */
-export class LongWalks {
-  private free: number;
-  private readonly waiting: (() => void)[] = [];
-  constructor(size = MAX_LONG_WALKS) {
-    this.free = size;
-  }
-  /** Resolves when this walk may go on; call the function it gives once the walk is over. */
-  async enter(): Promise<() => void> {
-    if (this.free > 0) this.free--;
-    else await new Promise<void>((resolve) => this.waiting.push(resolve));
-    let left = false;
-    return () => {
-      if (left) return;
-      left = true;
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.free++;
-    };
-  }
-}
 
 /** How a walk reads: the store's read (a storage failure as StorageError), its step, and the turns of long walks. */
 export interface WalkReads {
   read<T>(work: () => T): T;
   step?: number;
-  longWalks?: LongWalks;
+  longWalks?: Turns;
 }
 
 /** The walks of a page as SQL and parameters, for each status walked: what `candidates` runs (its plans are checked in tests). */
@@ -132,7 +107,7 @@ const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
  * The first `take` rows of one walk, in steps of at most `step` index entries when the walk
  * checks conditions its index does not bound, the event loop handed back between steps. Each
  * step reads at once; a change committed between two steps is seen by the later one, as by the
- * next page. After its first step, a walk goes on in its turn among the long walks (LongWalks).
+ * next page. After its first step, a walk goes on in its turn among the long walks (WalkReads.longWalks).
  */
 async function walkInSteps(db: SqliteDb, match: NormalMatch, sort: TaskSort, status: TaskStatus | undefined, after: KeyValues | undefined, take: number, reads: WalkReads): Promise<Candidate[]> {
   const stepped = checksRows(match, sort, status);

@@ -22,6 +22,7 @@ import * as tokens from './tokens.js';
 import * as changes from './changes.js';
 import { ChangeHints } from '../changes.js';
 import { WaitingClaims } from './waiting-claims.js';
+import { Turns } from '../turns.js';
 
 /**
  * How often the store looks whether another process (a second server on the same file) has
@@ -74,7 +75,7 @@ export class SqliteTaskStore extends StoreSignals implements TaskStore {
   constructor(path: string, options: SqliteTaskStoreOptions = {}) {
     super();
     this.db = openSqlite(path, options);
-    this.reads = { read: (work) => this.read(work), longWalks: new pages.LongWalks(), ...(options.walkStep ? { step: options.walkStep } : {}) };
+    this.reads = { read: (work) => this.read(work), longWalks: new Turns(pages.MAX_LONG_WALKS), ...(options.walkStep ? { step: options.walkStep } : {}) };
     this.validation = new WriteValidation(new ParameterValidator({ timeoutMs: options.validationTimeoutMs }));
     this.waiting = new WaitingClaims(this.db, ({ tasks: claimed, expired }) => {
       this.expired(expired);
