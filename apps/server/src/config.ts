@@ -119,30 +119,18 @@ export class ConfigError extends Error {}
  * resulting object and never looks at process.env.
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  // An empty variable counts as unset, as shells and .env files commonly leave them.
-  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
-  const parsed = EnvSchema.safeParse(present);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const name = String(issue.path[0]);
-    throw new ConfigError(`Invalid ${name}=${JSON.stringify(env[name])}: ${issue.message}`);
-  }
-  const e = parsed.data;
+  const e = parseEnv(EnvSchema, env);
   // Node refuses a headers timeout longer than the whole request's.
   if (e.HEADERS_TIMEOUT_MS > e.REQUEST_TIMEOUT_MS) {
     throw new ConfigError(
       `Invalid HEADERS_TIMEOUT_MS=${e.HEADERS_TIMEOUT_MS}: must not be more than REQUEST_TIMEOUT_MS (${e.REQUEST_TIMEOUT_MS})`,
     );
   }
-  // Where the command was run. npm and pnpm run scripts inside the package folder and say where
-  // they were run in INIT_CWD. Under `npm start`, `pnpm start` and `pnpm dev`, though, turbo runs
-  // the server's script through pnpm in apps/server, so INIT_CWD names apps/server; where turbo
-  // was run (the repository root, where the root scripts run) is in its TURBO_INVOCATION_DIR.
-  const workingDirectory = env.TURBO_INVOCATION_DIR ?? env.INIT_CWD ?? process.cwd();
+  const workingDirectory = workingDirectoryOf(env);
   return {
     port: e.PORT,
     host: e.HOST,
-    databasePath: !e.DATABASE_URL ? defaultDatabasePath() : isPostgresUrl(e.DATABASE_URL) ? e.DATABASE_URL : resolve(workingDirectory, e.DATABASE_URL),
+    databasePath: databasePathOf(e.DATABASE_URL, workingDirectory),
     databasePoolSize: e.DATABASE_POOL_SIZE,
     logLevel: e.LOG_LEVEL,
     production: e.NODE_ENV === 'production',
@@ -162,6 +150,41 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     validationTimeoutMs: e.VALIDATION_TIMEOUT_MS,
   };
 }
+
+/** What the database commands (`tokens`, `db:migrate`, `db:backup`) read: DATABASE_URL alone, not the server's other variables. */
+export type DatabaseConfig = Pick<Config, 'databasePath' | 'workingDirectory'>;
+
+/** Reads DATABASE_URL once, for a database command; the server's other variables are neither read nor checked. */
+export function loadDatabaseConfig(env: NodeJS.ProcessEnv = process.env): DatabaseConfig {
+  const e = parseEnv(EnvSchema.pick({ DATABASE_URL: true }), env);
+  const workingDirectory = workingDirectoryOf(env);
+  return { databasePath: databasePathOf(e.DATABASE_URL, workingDirectory), workingDirectory };
+}
+
+/** Parses the variables of `schema`, the first problem thrown as a ConfigError naming its variable. */
+function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv): z.output<S> {
+  // An empty variable counts as unset, as shells and .env files commonly leave them.
+  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
+  const parsed = schema.safeParse(present);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const name = String(issue.path[0]);
+    throw new ConfigError(`Invalid ${name}=${JSON.stringify(env[name])}: ${issue.message}`);
+  }
+  return parsed.data;
+}
+
+/**
+ * Where the command was run. npm and pnpm run scripts inside the package folder and say where
+ * they were run in INIT_CWD. Under `npm start`, `pnpm start` and `pnpm dev`, though, turbo runs
+ * the server's script through pnpm in apps/server, so INIT_CWD names apps/server; where turbo
+ * was run (the repository root, where the root scripts run) is in its TURBO_INVOCATION_DIR.
+ */
+const workingDirectoryOf = (env: NodeJS.ProcessEnv): string => env.TURBO_INVOCATION_DIR ?? env.INIT_CWD ?? process.cwd();
+
+/** DATABASE_URL as parsed: a PostgreSQL URL as given, a SQLite path from the working directory, or the default file. */
+const databasePathOf = (url: string | undefined, workingDirectory: string): string =>
+  !url ? defaultDatabasePath() : isPostgresUrl(url) ? url : resolve(workingDirectory, url);
 
 /** True for addresses that only this machine can reach. */
 export function isLoopback(host: string): boolean {

@@ -8,11 +8,11 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { databaseLabel, isPostgresUrl } from '@prismq/db';
 import Database from 'better-sqlite3';
-import { loadConfig } from '../config.js';
+import { loadDatabaseConfig } from '../config.js';
 import { CommandFailure, createProgram, examples, run } from './program.js';
 
 async function backup(target: string): Promise<void> {
-  const { databasePath, workingDirectory } = loadConfig();
+  const { databasePath, workingDirectory } = loadDatabaseConfig();
   if (isPostgresUrl(databasePath)) {
     throw new CommandFailure(
       `DATABASE_URL is a PostgreSQL database (${databaseLabel(databasePath)}): back it up with PostgreSQL's own tools, ` +

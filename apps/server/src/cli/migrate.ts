@@ -1,6 +1,6 @@
 /** `pnpm db:migrate`: applies pending migrations to DATABASE_URL (SQLite or PostgreSQL) and exits. `--help` tells the same. */
 import { databaseLabel } from '@prismq/db';
-import { loadConfig } from '../config.js';
+import { loadDatabaseConfig } from '../config.js';
 import { createProgram, examples, openDatabase, run } from './program.js';
 
 const program = createProgram(
@@ -9,7 +9,7 @@ const program = createProgram(
 )
   .addHelpText('after', examples('pnpm db:migrate', 'DATABASE_URL=data/api.db pnpm db:migrate', 'DATABASE_URL=postgres://user:password@host:5432/prismq pnpm db:migrate'))
   .action(async () => {
-    const { databasePath } = loadConfig();
+    const { databasePath } = loadDatabaseConfig();
     const store = await openDatabase(databasePath);
     await store.close();
     process.stdout.write(`Migrations applied to ${databaseLabel(databasePath)}\n`);

@@ -5,12 +5,12 @@
  */
 import { TOKEN_SCOPES, type TaskStore, type TokenScope } from '@prismq/db';
 import { InvalidArgumentError, Option } from 'commander';
-import { loadConfig } from '../config.js';
+import { loadDatabaseConfig } from '../config.js';
 import { createProgram, examples, openDatabase, run, usageError } from './program.js';
 
 /** Runs `action` on DATABASE_URL's store, closing it afterwards. */
 async function withStore<T>(action: (store: TaskStore) => Promise<T>): Promise<T> {
-  const store = await openDatabase(loadConfig().databasePath);
+  const store = await openDatabase(loadDatabaseConfig().databasePath);
   try {
     return await action(store);
   } finally {
