@@ -7,7 +7,8 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createPrismqClient, type PrismqClient } from '@prismq/client';
-import type { TestServer } from '@prismq/server/testing';
+import { startTestServer, type TestServer } from '@prismq/server/testing';
+import { afterAll, beforeAll } from 'vitest';
 
 export const packageDir = fileURLToPath(new URL('..', import.meta.url));
 const MAIN = join(packageDir, 'dist', 'main.js');
@@ -88,3 +89,18 @@ export const at = (server: TestServer, env: Record<string, string> = {}): RunOpt
 
 /** A client for setting up what a test needs (the CLI is what is tested). */
 export const clientOf = (server: TestServer, token?: string): PrismqClient => createPrismqClient({ url: server.url, token, batch: false });
+
+/**
+ * The test file's server, started once before its tests (after checking the build) and stopped
+ * after them, with a client of it for setting up what a command should show.
+ */
+export function useCliServer(): { readonly server: TestServer; readonly client: PrismqClient } {
+  const state = {} as { server: TestServer; client: PrismqClient };
+  beforeAll(async () => {
+    checkBuilt();
+    state.server = await startTestServer();
+    state.client = clientOf(state.server);
+  });
+  afterAll(() => state.server?.close());
+  return state;
+}

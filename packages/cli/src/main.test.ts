@@ -3,16 +3,11 @@
  * a server that cannot be reached, and tokens from --token and PRISMQ_TOKEN.
  */
 import { createServer } from 'node:net';
-import { startTestServer, type TestServer } from '@prismq/server/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { at, checkBuilt, run } from './cli-testing.js';
+import { startTestServer } from '@prismq/server/testing';
+import { describe, expect, it } from 'vitest';
+import { at, run, useCliServer } from './cli-testing.js';
 
-let server: TestServer;
-beforeAll(async () => {
-  checkBuilt();
-  server = await startTestServer();
-});
-afterAll(() => server?.close());
+const cli = useCliServer();
 
 /** A loopback port nothing listens on. */
 async function closedPort(): Promise<number> {
@@ -67,7 +62,7 @@ describe('prismq', () => {
       [['tasks', 'cancel'], /give the ids of the tasks to cancel, or filter options/],
       [['--url', 'localhost:8000', 'stats'], /must start with http:\/\/ or https:\/\//],
     ];
-    const results = await Promise.all(cases.map(([args]) => run(args, at(server))));
+    const results = await Promise.all(cases.map(([args]) => run(args, at(cli.server))));
     results.forEach((result, index) => {
       const [args, message] = cases[index]!;
       expect(result.code, args.join(' ')).toBe(2);
@@ -79,7 +74,7 @@ describe('prismq', () => {
     // The hint names the command that was misused.
     expect(results[2]!.stderr).toContain("(run 'prismq tasks list --help' for usage)");
     // No call was made: nothing was created or cancelled.
-    expect((await server.store.listTaskTypes({ include_inactive: true })).length).toBe(0);
+    expect((await cli.server.store.listTaskTypes({ include_inactive: true })).length).toBe(0);
   });
 
   it('says so, with the URL, when the server cannot be reached (exit 1); --url wins over PRISMQ_URL', async () => {
@@ -91,7 +86,7 @@ describe('prismq', () => {
     expect(byOption.code).toBe(1);
     expect(byOption.stderr).toContain(`cannot reach the PrismQ server at ${url}`);
 
-    const overridden = await run(['types', 'list', '--url', server.url], { env: { PRISMQ_URL: url } });
+    const overridden = await run(['types', 'list', '--url', cli.server.url], { env: { PRISMQ_URL: url } });
     expect(overridden).toMatchObject({ code: 0, stderr: '' });
   });
 

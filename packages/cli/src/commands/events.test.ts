@@ -1,17 +1,8 @@
 /** `prismq events`: follows live changes until Ctrl-C (SIGINT), against a real server. */
-import type { PrismqClient } from '@prismq/client';
-import { startTestServer, type TestServer } from '@prismq/server/testing';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { at, checkBuilt, clientOf, start, type Running } from '../cli-testing.js';
+import { describe, expect, it, vi } from 'vitest';
+import { at, type Running, start, useCliServer } from '../cli-testing.js';
 
-let server: TestServer;
-let client: PrismqClient;
-beforeAll(async () => {
-  checkBuilt();
-  server = await startTestServer();
-  client = clientOf(server);
-});
-afterAll(() => server?.close());
+const cli = useCliServer();
 
 const WAIT = { timeout: 10_000, interval: 20 };
 
@@ -20,14 +11,14 @@ const following = (events: Running) => vi.waitFor(() => expect(events.stderr).to
 
 describe('prismq events', () => {
   it('prints a line per change made after it started, of the types asked for, until Ctrl-C', async () => {
-    const watched = await client.taskTypes.create.mutate({ name: 'watched' });
-    const ignored = await client.taskTypes.create.mutate({ name: 'ignored' });
-    const events = start(['events', '--type', 'watched'], at(server));
+    const watched = await cli.client.taskTypes.create.mutate({ name: 'watched' });
+    const ignored = await cli.client.taskTypes.create.mutate({ name: 'ignored' });
+    const events = start(['events', '--type', 'watched'], at(cli.server));
     try {
       await following(events);
-      const task = await client.tasks.create.mutate({ task_type_id: watched.id });
-      await client.tasks.create.mutate({ task_type_id: ignored.id });
-      await client.tasks.cancel.mutate({ task_id: task.id });
+      const task = await cli.client.tasks.create.mutate({ task_type_id: watched.id });
+      await cli.client.tasks.create.mutate({ task_type_id: ignored.id });
+      await cli.client.tasks.cancel.mutate({ task_id: task.id });
       await vi.waitFor(() => expect(events.stdout.trimEnd().split('\n')).toHaveLength(2), WAIT);
       const [created, cancelled] = events.stdout.trimEnd().split('\n');
       expect(created).toMatch(new RegExp(`^\\d{4}-\\d\\d-\\d\\dT\\S+Z\\s+task ${task.id}\\s+watched\\s+created\\s+pending$`));
@@ -38,17 +29,17 @@ describe('prismq events', () => {
   });
 
   it('--json: one change per line, filtered by kind; --since replays what came after an event', async () => {
-    const type = await client.taskTypes.create.mutate({ name: 'json_lines' });
-    const events = start(['events', '--json', '--kind', 'created,cancelled', '--status', 'cancelled,pending'], at(server));
+    const type = await cli.client.taskTypes.create.mutate({ name: 'json_lines' });
+    const events = start(['events', '--json', '--kind', 'created,cancelled', '--status', 'cancelled,pending'], at(cli.server));
     let first: { id: string; task_id: number; kind: string } | undefined;
     let cancelledTask: number | undefined;
     try {
       await following(events);
-      const one = await client.tasks.create.mutate({ task_type_id: type.id });
-      const two = await client.tasks.create.mutate({ task_type_id: type.id });
+      const one = await cli.client.tasks.create.mutate({ task_type_id: type.id });
+      const two = await cli.client.tasks.create.mutate({ task_type_id: type.id });
       cancelledTask = two.id;
-      await client.tasks.update.mutate({ task_id: one.id, priority: 3 }); // `updated`: not asked for
-      await client.tasks.cancel.mutate({ task_id: two.id });
+      await cli.client.tasks.update.mutate({ task_id: one.id, priority: 3 }); // `updated`: not asked for
+      await cli.client.tasks.cancel.mutate({ task_id: two.id });
       await vi.waitFor(() => expect(events.stdout.trimEnd().split('\n')).toHaveLength(3), WAIT);
       const lines = events.stdout.trimEnd().split('\n').map((line) => JSON.parse(line));
       expect(lines.map((change) => [change.task_id, change.kind, change.status])).toEqual([
@@ -63,7 +54,7 @@ describe('prismq events', () => {
     }
 
     // From the first event on: the changes after it, made before this command started.
-    const replay = start(['events', '--json', '--task', String(cancelledTask), '--since', first!.id], at(server));
+    const replay = start(['events', '--json', '--task', String(cancelledTask), '--since', first!.id], at(cli.server));
     try {
       await vi.waitFor(() => expect(replay.stdout.trimEnd().split('\n')).toHaveLength(2), WAIT);
       expect(replay.stdout.trimEnd().split('\n').map((line) => JSON.parse(line).kind)).toEqual(['created', 'cancelled']);

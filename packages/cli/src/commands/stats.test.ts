@@ -1,27 +1,20 @@
 /** `prismq stats` against a real server. */
-import { startTestServer, type TestServer } from '@prismq/server/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { at, checkBuilt, clientOf, run } from '../cli-testing.js';
+import { describe, expect, it } from 'vitest';
+import { at, run, useCliServer } from '../cli-testing.js';
 
-let server: TestServer;
-beforeAll(async () => {
-  checkBuilt();
-  server = await startTestServer();
-});
-afterAll(() => server?.close());
+const cli = useCliServer();
 
 describe('prismq stats', () => {
   it('shows the tasks of each type per status, and the throughput; --json the server’s answer', async () => {
-    const client = clientOf(server);
-    const mail = await client.taskTypes.create.mutate({ name: 'mail' });
-    const idle = await client.taskTypes.create.mutate({ name: 'idle' });
-    for (let i = 0; i < 3; i++) await client.tasks.create.mutate({ task_type_id: mail.id });
-    const cancelled = await client.tasks.create.mutate({ task_type_id: mail.id });
-    await client.tasks.cancel.mutate({ task_id: cancelled.id });
-    const [claimed] = await client.tasks.claim.mutate({ worker_id: 'w', task_type_ids: [mail.id] });
-    await client.tasks.complete.mutate({ task_id: claimed!.id, worker_id: 'w', lease_id: claimed!.lease_id! });
+    const mail = await cli.client.taskTypes.create.mutate({ name: 'mail' });
+    const idle = await cli.client.taskTypes.create.mutate({ name: 'idle' });
+    for (let i = 0; i < 3; i++) await cli.client.tasks.create.mutate({ task_type_id: mail.id });
+    const cancelled = await cli.client.tasks.create.mutate({ task_type_id: mail.id });
+    await cli.client.tasks.cancel.mutate({ task_id: cancelled.id });
+    const [claimed] = await cli.client.tasks.claim.mutate({ worker_id: 'w', task_type_ids: [mail.id] });
+    await cli.client.tasks.complete.mutate({ task_id: claimed!.id, worker_id: 'w', lease_id: claimed!.lease_id! });
 
-    const table = await run(['stats'], at(server));
+    const table = await run(['stats'], at(cli.server));
     expect(table).toMatchObject({ code: 0, stderr: '' });
     const lines = table.stdout.split('\n');
     expect(lines[0]).toMatch(/^TYPE\s+PENDING\s+RUNNING\s+COMPLETED\s+FAILED\s+CANCELLED\s+OLDEST PENDING\s+WAIT P50\s+WAIT P95\s+RUN P50\s+RUN P95$/);
@@ -31,7 +24,7 @@ describe('prismq stats', () => {
     expect(table.stdout).toMatch(/^last hour\s+\d+ completed, \d+ failed, \d+ retried$/m);
     expect(table.stdout).toMatch(/^last 24 hours\s+\d+ completed, \d+ failed, \d+ retried$/m);
 
-    const json = await run(['stats', '--json'], at(server));
+    const json = await run(['stats', '--json'], at(cli.server));
     const stats = JSON.parse(json.stdout);
     expect(stats.types).toEqual([
       expect.objectContaining({ task_type_id: idle.id, task_type: 'idle' }),

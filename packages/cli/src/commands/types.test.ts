@@ -4,18 +4,12 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { PrismqClient } from '@prismq/client';
-import { startTestServer, type TestServer } from '@prismq/server/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { at, checkBuilt, clientOf, packageDir, run } from '../cli-testing.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { at, packageDir, run, useCliServer } from '../cli-testing.js';
 
-let server: TestServer;
-let client: PrismqClient;
+const cli = useCliServer();
 beforeAll(async () => {
-  checkBuilt();
-  server = await startTestServer();
-  client = clientOf(server);
-  await client.taskTypes.create.mutate({
+  await cli.client.taskTypes.create.mutate({
     name: 'send_email',
     description: 'Sends one email',
     parameters_schema: {
@@ -32,7 +26,7 @@ beforeAll(async () => {
     retry_base_seconds: 10,
     retry_max_seconds: 600,
   });
-  await client.taskTypes.create.mutate({
+  await cli.client.taskTypes.create.mutate({
     name: 'video-processing',
     parameters_schema: {
       type: 'object',
@@ -40,42 +34,41 @@ beforeAll(async () => {
       required: ['format'],
     },
   });
-  await client.taskTypes.create.mutate({ name: 'anything' });
-  const old = await client.taskTypes.create.mutate({ name: 'retired', parameters_schema: { type: 'object', properties: { gone: { type: 'boolean' } } } });
-  await client.taskTypes.delete.mutate({ task_type_id: old.id });
+  await cli.client.taskTypes.create.mutate({ name: 'anything' });
+  const old = await cli.client.taskTypes.create.mutate({ name: 'retired', parameters_schema: { type: 'object', properties: { gone: { type: 'boolean' } } } });
+  await cli.client.taskTypes.delete.mutate({ task_type_id: old.id });
 });
-afterAll(() => server?.close());
 
 describe('prismq types', () => {
   it('list: the active types in a table, --all adds inactive ones, --json the API’s answer', async () => {
-    const table = await run(['types', 'list'], at(server));
+    const table = await run(['types', 'list'], at(cli.server));
     expect(table).toMatchObject({ code: 0, stderr: '' });
     const lines = table.stdout.trimEnd().split('\n');
     expect(lines[0]).toMatch(/^ID\s+NAME\s+ATTEMPTS\s+RETRY BACKOFF\s+CREATED\s+DESCRIPTION$/);
     expect(lines.slice(1).map((line) => line.trim().split(/\s+/)[1])).toEqual(['anything', 'send_email', 'video-processing']);
     expect(table.stdout).toMatch(/send_email\s+5\s+10s\.\.10m\s+\S+ \S+\s+Sends one email/);
 
-    const all = await run(['types', 'list', '--all'], at(server));
+    const all = await run(['types', 'list', '--all'], at(cli.server));
     expect(all.stdout).toMatch(/^\s*\d+\s+retired\s+no\s/m);
     expect(all.stdout).toMatch(/^\s*\d+\s+send_email\s+yes\s/m);
 
-    const json = JSON.parse((await run(['types', 'list', '--all', '--json'], at(server))).stdout);
-    expect(json).toEqual(await client.taskTypes.list.query({ include_inactive: true }));
+    const json = JSON.parse((await run(['types', 'list', '--all', '--json'], at(cli.server))).stdout);
+    expect(json).toEqual(await cli.client.taskTypes.list.query({ include_inactive: true }));
   });
 
   it('show: by name or id, with the schema, retry policy and metadata; 404 for an unknown type', async () => {
-    const byName = await run(['types', 'show', 'send_email'], at(server));
+    const byName = await run(['types', 'show', 'send_email'], at(cli.server));
     expect(byName.code).toBe(0);
     expect(byName.stdout).toMatch(/^name\s+send_email$/m);
     expect(byName.stdout).toMatch(/^retry policy\s+5 attempts, backoff from 10s up to 10m$/m);
     expect(byName.stdout).toContain('"team": "growth"');
     expect(byName.stdout).toMatch(/^parameters schema\s+\{\n\s+"type": "object",/m);
 
-    const type = await client.taskTypes.getByName.query({ name: 'send_email' });
-    const byId = await run(['types', 'show', String(type.id), '--json'], at(server));
+    const type = await cli.client.taskTypes.getByName.query({ name: 'send_email' });
+    const byId = await run(['types', 'show', String(type.id), '--json'], at(cli.server));
     expect(JSON.parse(byId.stdout)).toEqual(type);
 
-    const unknown = await run(['types', 'show', 'no_such_type'], at(server));
+    const unknown = await run(['types', 'show', 'no_such_type'], at(cli.server));
     expect(unknown).toMatchObject({ code: 1, stdout: '' });
     expect(unknown.stderr).toBe("prismq: HTTP 404: Task type 'no_such_type' not found\n");
   });
@@ -88,17 +81,17 @@ describe('prismq types', () => {
     const dir = mkdtempSync(join(cache, 'codegen-test-'));
     try {
       const out = join(dir, 'task-types.ts');
-      const written = await run(['types', 'codegen', '--out', out], at(server));
+      const written = await run(['types', 'codegen', '--out', out], at(cli.server));
       expect(written).toMatchObject({ code: 0, stdout: '' });
       expect(written.stderr).toBe(`Wrote the parameters of 3 task types to ${out}\n`);
       const source = readFileSync(out, 'utf8');
       expect(source).toContain(`generated by \`prismq types codegen\``);
-      expect(source).toContain(`server at ${server.url}`);
+      expect(source).toContain(`server at ${cli.server.url}`);
       expect(source).toContain('export type AnythingParameters = Record<string, unknown>;');
       expect(source).toMatch(/export type TaskTypes = \{\n {2}"anything": AnythingParameters;\n {2}"send_email": SendEmailParameters;\n {2}"video-processing": VideoProcessingParameters;\n\};/);
       // Inactive types only with --all; stdout without --out.
       expect(source).not.toContain('retired');
-      const all = await run(['types', 'codegen', '--all'], at(server));
+      const all = await run(['types', 'codegen', '--all'], at(cli.server));
       expect(all.stdout).toContain('"retired": RetiredParameters;');
 
       writeFileSync(
