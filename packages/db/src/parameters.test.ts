@@ -81,6 +81,7 @@ describe('ParameterValidator', () => {
       { properties: { a: { $ref: '#/definitions/p' } }, definitions: { p: { not: { if: { $ref: '#/definitions/q' } } }, q: { oneOf: [{ $ref: '#/definitions/p' }] } } },
       { $id: 'https://example.com/a.json', properties: { a: { $id: 'b.json', allOf: [{ $ref: 'https://example.com/b.json' }] } } },
       { $id: 'https://example.com/c.json', properties: { a: { $id: '#here', dependencies: { x: { $ref: '#here' } } } } },
+      { $ref: '#/definitions/a%20b~1c', definitions: { 'a b/c': { allOf: [{ $ref: '#/definitions/a%20b~1c' }] } } },
     ];
     for (const schema of endless) {
       expect(await validator.checkSchema(schema), JSON.stringify(schema)).toEqual([

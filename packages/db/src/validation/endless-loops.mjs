@@ -47,7 +47,12 @@ function atPointer(start, pointer) {
   /** @type {unknown} */
   let node = start;
   for (const raw of pointer.split('/').slice(1)) {
-    const key = decodeURIComponent(raw).replace(/~1/g, '/').replace(/~0/g, '~');
+    let key;
+    try {
+      key = decodeURIComponent(raw).replace(/~1/g, '/').replace(/~0/g, '~');
+    } catch {
+      return undefined; // malformed percent-encoding: left to the compiler
+    }
     if (typeof node !== 'object' || node === null) return undefined;
     node = /** @type {Record<string, unknown>} */ (node)[key];
   }
