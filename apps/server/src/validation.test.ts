@@ -90,6 +90,29 @@ describe('parameter validation', () => {
     expect(viaTrpc.status).toBe(422);
   });
 
+  it('lists at most 100 problems, and one that counts the others, however many an input has', async () => {
+    const type = await newType({ parameters_schema: { type: 'object', properties: { a: { type: 'array', items: { type: 'string' } } } } });
+    // 250 KB of parameters that break the schema 125,000 times.
+    const parameters = { a: Array(125_000).fill(0) };
+    const rest = await api.request('POST', '/api/tasks', { task_type_id: type.id, parameters });
+    expect(rest.status).toBe(422);
+    expect(rest.body.detail).toHaveLength(101);
+    expect(rest.body.detail[0]).toEqual({ loc: ['body', 'parameters', 'a', '0'], msg: 'must be string', type: 'schema.type' });
+    expect(rest.body.detail[100]).toEqual({ loc: ['body', 'parameters'], msg: '124,900 more problems not listed', type: 'too_many_problems' });
+    const trpc = await api.request('POST', '/trpc/tasks.create', { task_type_id: type.id, parameters });
+    expect(trpc.status).toBe(422);
+    expect(trpc.body.error.data.detail).toHaveLength(101);
+    expect(trpc.text.length).toBeLessThan(50_000);
+
+    // Input the API's own schemas refuse: a batch of 1,000 tasks, each with two wrong fields.
+    const tasks = Array.from({ length: 1000 }, () => ({ task_type_id: 'x', priority: 'high' }));
+    const batch = await api.request('POST', '/api/tasks/batch', { tasks });
+    expect(batch.status).toBe(422);
+    expect(batch.body.detail).toHaveLength(101);
+    expect(batch.body.detail[100]).toEqual({ loc: ['body'], msg: '1,900 more problems not listed', type: 'too_many_problems' });
+    expect(await tasksOfType(type.id)).toHaveLength(0);
+  });
+
   it('answers 422 for a backoff cap below its base', async () => {
     const res = await api.request('POST', '/api/task-types', { name: `policy_cap_${Date.now()}`, retry_base_seconds: 10, retry_max_seconds: 5 });
     expect(res.status).toBe(422);

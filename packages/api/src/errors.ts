@@ -4,7 +4,7 @@
  * REST answers errors as `{"detail": ...}`, as the original service did: a string, or for a
  * validation failure (422) a list of `{loc, msg, type}`, one per problem, naming the field.
  */
-import { ChangesExpiredError, LeaseLostError, StorageError, ValidationError, type DomainError } from '@prismq/db';
+import { ChangesExpiredError, LeaseLostError, limitProblems, StorageError, ValidationError, type DomainError, type Problem } from '@prismq/db';
 import { TRPCError } from '@trpc/server';
 import type { TRPC_ERROR_CODE_KEY } from '@trpc/server/rpc';
 import { z } from 'zod';
@@ -102,26 +102,26 @@ export function httpStatusOf(error: TRPCError): number {
  */
 export type FieldLocator = (field: string | number | undefined) => string;
 
+/** The input's problems as the answer lists them: at most MAX_PROBLEMS, and one that counts the others (see limitProblems). */
 export function validationProblems(error: z.ZodError, locate: FieldLocator): ValidationProblem[] {
-  return error.issues.map((issue) => {
-    const [first, ...rest] = issue.path as (string | number)[];
-    return {
-      loc: [locate(first), ...(first === undefined ? [] : [first]), ...rest],
-      msg: issue.message,
-      type: issue.message === FIELD_REQUIRED ? 'missing' : issue.code,
-    };
-  });
+  const problems = error.issues.map((issue) => ({
+    path: issue.path as (string | number)[],
+    message: issue.message,
+    type: issue.message === FIELD_REQUIRED ? 'missing' : issue.code,
+  }));
+  return located(limitProblems(problems), locate);
 }
+
+const located = (problems: Problem[], locate: FieldLocator): ValidationProblem[] =>
+  problems.map(({ path: [first, ...rest], message, type }) => ({
+    loc: [locate(first), ...(first === undefined ? [] : [first]), ...rest],
+    msg: message,
+    type,
+  }));
 
 export function detailOf(error: TRPCError, locate: FieldLocator): Detail {
   if (isValidationError(error)) return validationProblems(error.cause, locate);
-  if (error.cause instanceof ValidationError) {
-    return error.cause.problems.map(({ path: [first, ...rest], message, type }) => ({
-      loc: [locate(first), ...(first === undefined ? [] : [first]), ...rest],
-      msg: message,
-      type,
-    }));
-  }
+  if (error.cause instanceof ValidationError) return located(error.cause.problems, locate);
   if (error.code === 'PARSE_ERROR') {
     return [{ loc: ['body'], msg: `Invalid JSON: ${error.cause?.message ?? error.message}`, type: 'json_invalid' }];
   }

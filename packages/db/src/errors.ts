@@ -67,13 +67,46 @@ export interface Problem {
   path: (string | number)[];
   message: string;
   type: string;
+  /** Of a `too_many_problems` entry: how many problems it stands for. */
+  omitted?: number;
+}
+
+/**
+ * The most problems one answer lists. A small input may break a schema in far more places
+ * (250 KiB of parameters, an array of 125,000 items of the wrong type, gave 10 MB of problems):
+ * the ones past this are counted in one last problem instead (see limitProblems).
+ */
+export const MAX_PROBLEMS = 100;
+
+/** The entry that stands for `omitted` problems not listed, at `path`. */
+export const omittedProblems = (path: (string | number)[], omitted: number): Problem => ({
+  path,
+  message: `${omitted.toLocaleString('en-US')} more problem${omitted === 1 ? '' : 's'} not listed`,
+  type: 'too_many_problems',
+  omitted,
+});
+
+/**
+ * The first MAX_PROBLEMS problems (with the `too_many_problems` entries among them), and one that
+ * counts the others: an entry that stood for several counts as many.
+ */
+export function limitProblems(problems: readonly Problem[]): Problem[] {
+  let listed = 0;
+  const cut = problems.findIndex((problem) => problem.type !== 'too_many_problems' && ++listed > MAX_PROBLEMS);
+  if (cut < 0) return [...problems];
+  const omitted = problems.slice(cut).reduce((sum, problem) => sum + (problem.omitted ?? 1), 0);
+  return [...problems.slice(0, cut), omittedProblems([], omitted)];
 }
 
 /** Input that is well formed but invalid for the data it refers to, such as parameters that break their type's schema. */
 export class ValidationError extends DomainError {
   readonly kind = 'invalid';
-  constructor(readonly problems: Problem[]) {
-    super(problems.map((p) => `${p.path.join('.')}: ${p.message}`).join('; '));
+  readonly problems: Problem[];
+  /** At most MAX_PROBLEMS of `problems` are kept, and one that counts the others. */
+  constructor(problems: readonly Problem[]) {
+    const listed = limitProblems(problems);
+    super(listed.map((p) => `${p.path.join('.')}: ${p.message}`).join('; '));
+    this.problems = listed;
   }
 }
 

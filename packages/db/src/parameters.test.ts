@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { UnavailableError, ValidationError } from './errors.js';
+import { MAX_PROBLEMS, UnavailableError, ValidationError } from './errors.js';
 import { ParameterValidator, type ParameterValidatorOptions } from './parameters.js';
 import type { TaskType } from './types.js';
 
@@ -112,6 +112,25 @@ describe('ParameterValidator', () => {
       [expect.objectContaining({ path: ['tasks', 0, 'parameters'], type: 'schema.recursive' })],
       [expect.objectContaining({ path: ['tasks', 1, 'parameters', 'b'] })],
       [],
+    ]);
+  });
+
+  it('lists at most MAX_PROBLEMS problems of an item, and one that counts the others', async () => {
+    const strings = typeWith({ type: 'object', properties: { a: { type: 'array', items: { type: 'string' } } } });
+    const found = await problems(validator.validate(strings, { a: Array(125_000).fill(0) }));
+    expect(found).toHaveLength(MAX_PROBLEMS + 1);
+    expect(found[0]).toEqual({ path: ['parameters', 'a', '0'], message: 'must be string', type: 'schema.type' });
+    expect(found.at(-1)).toEqual({ path: ['parameters'], message: '124,900 more problems not listed', type: 'too_many_problems', omitted: 124_900 });
+    // A batch of such items: the error keeps MAX_PROBLEMS in all, and counts every other one.
+    const batch = await validator.problems(
+      [0, 1, 2].map((i) => ({ type: strings, parameters: { a: Array(150).fill(i) }, prefix: ['tasks', i, 'parameters'] })),
+      ['tasks'],
+    );
+    expect(batch.map((item) => item.length)).toEqual([101, 101, 101]);
+    const error = new ValidationError(batch.flat());
+    expect(error.problems.slice(MAX_PROBLEMS)).toEqual([
+      { path: ['tasks', 0, 'parameters'], message: '50 more problems not listed', type: 'too_many_problems', omitted: 50 },
+      { path: [], message: '300 more problems not listed', type: 'too_many_problems', omitted: 300 },
     ]);
   });
 

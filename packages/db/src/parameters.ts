@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type * as PiscinaModule from 'piscina';
-import { UnavailableError, ValidationError, type Problem } from './errors.js';
+import { MAX_PROBLEMS, omittedProblems, UnavailableError, ValidationError, type Problem } from './errors.js';
 import type { JsonObject, TaskType } from './types.js';
 
 type Path = (string | number)[];
@@ -52,7 +52,7 @@ export interface ParametersToValidate {
 /** One schema check, or the parameters of one request, as the worker takes it (see worker.mjs). */
 type JobRequest =
   | { op: 'check'; schema: JsonObject; prefix: Path }
-  | { op: 'validate'; schemas: Record<string, JsonObject>; items: { key: string; parameters: JsonObject; prefix: Path }[] };
+  | { op: 'validate'; schemas: Record<string, JsonObject>; items: { key: string; parameters: JsonObject; prefix: Path }[]; maxProblems: number };
 
 interface Job {
   id: number;
@@ -139,10 +139,13 @@ export class ParameterValidator {
       op: 'validate',
       schemas,
       items: sent.map(({ type, parameters, prefix }) => ({ key: keyOf(type), parameters, prefix })),
+      maxProblems: MAX_PROBLEMS,
     };
     const message = `validation took longer than ${this.timeoutMs} ms; simplify the schema or the parameters`;
     const answers = (await this.submit<Problem[][]>(request, { path: prefix, message, type: 'schema.timeout' })).values();
-    return items.map(({ type }) => (acceptsAnything(type.parameters_schema) ? [] : answers.next().value!));
+    // The thread counts the problems past MAX_PROBLEMS; the message that says so is written here.
+    const worded = (problems: Problem[]) => problems.map((p) => (p.type === 'too_many_problems' ? omittedProblems(p.path, p.omitted ?? 0) : p));
+    return items.map(({ type }) => (acceptsAnything(type.parameters_schema) ? [] : worded(answers.next().value!)));
   }
 
   /** Stops the threads; jobs not yet answered fail. */

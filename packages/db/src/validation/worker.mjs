@@ -17,7 +17,7 @@ import { RE2JS } from 're2js';
 import { hasEndlessLoop } from './endless-loops.mjs';
 
 /** @typedef {(string | number)[]} Path */
-/** @typedef {{ path: Path, message: string, type: string }} Problem */
+/** @typedef {{ path: Path, message: string, type: string, omitted?: number }} Problem */
 /** @typedef {Record<string, unknown>} JsonObject */
 /**
  * Checks a schema: `[]` when it is a usable JSON Schema, else its problems under `prefix`.
@@ -26,8 +26,9 @@ import { hasEndlessLoop } from './endless-loops.mjs';
 /**
  * Validates parameters. `schemas` by key (a type's id and version); each item names its schema's
  * key. The answer holds one list of problems per item, in order.
+ * At most `maxProblems` problems per item are listed, and one that counts the others.
  * @typedef {{ key: string, parameters: JsonObject, prefix: Path }} ValidateItem
- * @typedef {{ job: number, op: 'validate', schemas: Record<string, JsonObject>, items: ValidateItem[] }} ValidateJob
+ * @typedef {{ job: number, op: 'validate', schemas: Record<string, JsonObject>, items: ValidateItem[], maxProblems: number }} ValidateJob
  */
 
 const MAX_CACHED = 200;
@@ -49,12 +50,17 @@ const re2 = Object.assign(
 );
 
 /**
+ * The problems of Ajv's errors, the first `max` of them; the others counted in one last entry of
+ * type `too_many_problems` (its message is written by the caller, see ParameterValidator).
  * @param {import('ajv').ErrorObject[] | null | undefined} errors
  * @param {Path} prefix
+ * @param {number} [max]
  * @returns {Problem[]}
  */
-function toProblems(errors, prefix) {
-  return (errors ?? []).map((e) => {
+function toProblems(errors, prefix, max = Infinity) {
+  const all = errors ?? [];
+  /** @type {Problem[]} */
+  const problems = all.slice(0, max).map((e) => {
     /** @type {Path} */
     const path = e.instancePath
       .split('/')
@@ -63,6 +69,8 @@ function toProblems(errors, prefix) {
     if (e.keyword === 'required') path.push(String(e.params.missingProperty));
     return { path: [...prefix, ...path], message: e.message ?? 'is invalid', type: `schema.${e.keyword}` };
   });
+  if (all.length > max) problems.push({ path: prefix, message: '', type: 'too_many_problems', omitted: all.length - max });
+  return problems;
 }
 
 /** A fresh validator: each schema gets its own, so one type's `$id`s never meet another's. */
@@ -115,8 +123,8 @@ function checkSchema(schema, prefix) {
   return [];
 }
 
-/** @param {JsonObject} schema @param {string} key @param {JsonObject} parameters @param {Path} prefix @returns {Problem[]} */
-function validate(schema, key, parameters, prefix) {
+/** @param {JsonObject} schema @param {string} key @param {JsonObject} parameters @param {Path} prefix @param {number} maxProblems @returns {Problem[]} */
+function validate(schema, key, parameters, prefix, maxProblems) {
   let validateFn;
   try {
     validateFn = compiled(key, schema);
@@ -126,7 +134,7 @@ function validate(schema, key, parameters, prefix) {
     return [{ path: prefix, message, type: 'schema.invalid' }];
   }
   try {
-    return validateFn(parameters) ? [] : toProblems(validateFn.errors, prefix);
+    return validateFn(parameters) ? [] : toProblems(validateFn.errors, prefix, maxProblems);
   } catch (error) {
     // Answered as this item's problem: a throw would fail every job of the call, other requests' too.
     if (isStackOverflow(error)) return [endlessProblem(prefix)];
@@ -148,6 +156,6 @@ export default function run({ jobs }) {
     // The job's time budget starts now, not while it waited for a thread or for the jobs before it.
     parentPort?.postMessage({ started: job.job });
     if (job.op === 'check') return checkSchema(job.schema, job.prefix);
-    return job.items.map(({ key, parameters, prefix }) => validate(/** @type {JsonObject} */ (job.schemas[key]), key, parameters, prefix));
+    return job.items.map(({ key, parameters, prefix }) => validate(/** @type {JsonObject} */ (job.schemas[key]), key, parameters, prefix, job.maxProblems));
   });
 }
