@@ -1,3 +1,4 @@
+import { createServer as createHttpServer, request as httpRequest } from 'node:http';
 import { connect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { startTestServer, type TestServer } from '@prismq/server/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -373,6 +374,43 @@ async function startRelay(target: string) {
   };
 }
 
+/**
+ * An HTTP proxy to the test server that answers 503, as a server whose database is down would,
+ * to the tRPC calls of one procedure while told to: the other calls go through.
+ */
+async function startProxy(target: string) {
+  let refusing: string | undefined;
+  let refused = 0;
+  const proxy = createHttpServer((req, res) => {
+    const procedures = new URL(req.url ?? '/', target).pathname.replace(/^\/trpc\//, '').split(',');
+    if (refusing !== undefined && procedures.includes(refusing)) {
+      refused++;
+      const error = { error: { message: 'the database is down', code: -32603, data: { code: 'SERVICE_UNAVAILABLE', httpStatus: 503, detail: 'the database is down' } } };
+      res.writeHead(503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(req.url?.includes('batch=1') ? procedures.map(() => error) : error));
+      return;
+    }
+    const upstream = httpRequest(new URL(req.url ?? '/', target), { method: req.method, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    });
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+    /** Answers 503 to the calls of `procedure` from now on; undefined lets them through again. */
+    refuse(procedure: string | undefined) {
+      refusing = procedure;
+    },
+    get refused() {
+      return refused;
+    },
+    close: () => new Promise<void>((resolve) => (proxy.closeAllConnections(), proxy.close(() => resolve()))),
+  };
+}
+
 describe('createWorker: what it tells', () => {
   it('logs a handler’s failure with the task’s id, type and attempt, and says when it was the last', async () => {
     const type = await newType({ max_attempts: 2, retry_base_seconds: 0 });
@@ -433,6 +471,28 @@ describe('createWorker: what it tells', () => {
     } finally {
       await Promise.all(workers.splice(0).map((w) => w.stop()));
       await relay.close();
+    }
+  });
+
+  it('says so when the server does not answer the lookup of a task’s type, and runs the task once it does', async () => {
+    const type = await newType();
+    const proxy = await startProxy(server.url);
+    const { entries, logger } = captureLog();
+    try {
+      proxy.refuse('taskTypes.get');
+      start({ url: proxy.url, logger, waitSeconds: 1, handlers: { [type.name]: async () => 'done' } });
+      const task = await client.tasks.create.mutate({ task_type_id: type.id });
+      await vi.waitFor(() => expect(entries.some((e) => e.message?.startsWith('the server is unavailable'))).toBe(true), { timeout: 10_000 });
+      // Asked again every second while its lease holds; said once.
+      await vi.waitFor(() => expect(proxy.refused).toBeGreaterThanOrEqual(2), { timeout: 10_000 });
+      expect(entries.filter((e) => e.message?.startsWith('the server is unavailable'))).toHaveLength(1);
+      expect(await client.tasks.get.query({ task_id: task.id })).toMatchObject({ status: 'running', attempts: 1 });
+      proxy.refuse(undefined);
+      expect(await eventually(taskIn(task.id, 'completed'))).toMatchObject({ result: 'done', attempts: 1 });
+      expect(entries.find((e) => e.message === 'the server answers again')).toMatchObject({ level: 'info', fields: { down_ms: expect.any(Number) } });
+    } finally {
+      await Promise.all(workers.splice(0).map((w) => w.stop()));
+      await proxy.close();
     }
   });
 

@@ -322,14 +322,17 @@ export function createWorker<Types extends Record<string, object> = Record<strin
         }
       }
       // The type's name, which a server that does not answer now (a ConnectionError, a 503) is asked
-      // again for, every second, while the lease (kept by heartbeats meanwhile) holds.
+      // again for, every second, while the lease (kept by heartbeats meanwhile) holds and the worker
+      // is not stopping; the worker says once that the server does not answer, as for its exchanges.
       let type: Awaited<ReturnType<typeof typeOf>>;
-      for (;;) {
+      for (let failed = false; ; failed = true) {
         try {
           type = await typeOf(task);
+          if (failed) reconnected();
           break;
         } catch (error) {
-          if (!(error instanceof UnavailableError) || lost.signal.aborted || abandoned || Date.now() >= leaseExpiresAt) throw error;
+          if (!(error instanceof UnavailableError) || lost.signal.aborted || abandoned || stopping || Date.now() >= leaseExpiresAt) throw error;
+          disconnected(error);
           await new Promise((resolve) => setTimeout(resolve, RETRY_AFTER_ERROR_MS));
         }
       }
