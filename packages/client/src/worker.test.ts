@@ -463,12 +463,39 @@ describe('createWorker: what it tells', () => {
       release.open();
       await vi.waitFor(() => expect(entries.some((e) => e.message?.startsWith('cannot reach the server'))).toBe(true), { timeout: 10_000 });
       // It keeps trying (every second), without saying so each time.
-      await vi.waitFor(() => expect(failures).toBeGreaterThanOrEqual(3), { timeout: 10_000 });
+      // Two or three fail before the lease is taken for lost (its 1.5 s ran out without a renewal).
+      await vi.waitFor(() => expect(failures).toBeGreaterThanOrEqual(2), { timeout: 10_000 });
       expect(entries.filter((e) => e.message?.startsWith('cannot reach'))).toHaveLength(1);
       relay.restore();
       expect(await eventually(taskIn(task.id, 'completed'))).toMatchObject({ result: 'done' });
       expect(entries.find((e) => e.message === 'the server answers again')).toMatchObject({ level: 'info', fields: { down_ms: expect.any(Number) } });
     } finally {
+      await Promise.all(workers.splice(0).map((w) => w.stop()));
+      await relay.close();
+    }
+  });
+
+  it('says once that the server cannot be reached while heartbeats fail, not at every heartbeat', async () => {
+    const type = await newType();
+    const relay = await startRelay(server.url);
+    const { entries, logger } = captureLog();
+    const release = gate();
+    let failures = 0;
+    try {
+      // A heartbeat every half second.
+      start({ url: relay.url, logger, leaseSeconds: 1.5, onError: () => failures++, handlers: { [type.name]: async () => (await release.opened, 'done') } });
+      const task = await client.tasks.create.mutate({ task_type_id: type.id });
+      await eventually(taskIn(task.id, 'running'));
+      await vi.waitFor(() => expect(workers[0]!.active).toBe(1));
+      relay.cut();
+      // Two or three fail before the lease is taken for lost (its 1.5 s ran out without a renewal).
+      await vi.waitFor(() => expect(failures).toBeGreaterThanOrEqual(2), { timeout: 10_000 });
+      relay.restore();
+      await vi.waitFor(() => expect(entries.some((e) => e.message === 'the server answers again')).toBe(true), { timeout: 10_000 });
+      expect(entries.filter((e) => e.message?.startsWith('cannot reach the server'))).toHaveLength(1);
+      expect(entries.filter((e) => e.level === 'error')).toEqual([]);
+    } finally {
+      release.open();
       await Promise.all(workers.splice(0).map((w) => w.stop()));
       await relay.close();
     }

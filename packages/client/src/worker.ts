@@ -266,13 +266,14 @@ export function createWorker<Types extends Record<string, object> = Record<strin
       try {
         const renewed = await client.tasks.heartbeat.mutate({ ...lease, lease_seconds: leaseSeconds, ...report });
         leaseExpiresAt = Date.parse(renewed.lease_expires_at ?? '') || leaseExpiresAt;
+        reconnected();
       } catch (error) {
         if (isLeaseLost(error)) loseLease(error);
         else if (Date.now() >= leaseExpiresAt) loseLease(leaseLostError(`Task ${task.id}: its lease expired while heartbeats failed`));
         throw error;
       }
     };
-    const timer = setInterval(() => heartbeat().catch((error) => isLeaseLost(error) || lost.signal.aborted || onError(error, task)), (leaseSeconds * 1000) / 3);
+    const timer = setInterval(() => heartbeat().catch((error) => isLeaseLost(error) || lost.signal.aborted || callFailed(error, task)), (leaseSeconds * 1000) / 3);
 
     // Progress goes by heartbeats, one on its way at a time: `nextReport` is the latest report
     // made meanwhile, sent once the one on its way (`reporting`) has arrived.
@@ -284,7 +285,7 @@ export function createWorker<Types extends Record<string, object> = Record<strin
       reporting = heartbeat(report)
         .catch((error: unknown) => {
           // A lost lease aborts the handler's signal (see heartbeat); anything else is reported.
-          if (!isLeaseLost(error) && !lost.signal.aborted) onError(error, task);
+          if (!isLeaseLost(error) && !lost.signal.aborted) callFailed(error, task);
         })
         .then(() => {
           reporting = undefined;
@@ -491,13 +492,18 @@ export function createWorker<Types extends Record<string, object> = Record<strin
 
   /** When the server stopped answering (unreachable, or 503/507), to say so once, and again once it answers. */
   let downSince: number | undefined;
-  function disconnected(error: UnavailableError) {
+  function disconnected(error: UnavailableError, task?: Task) {
     if (downSince === undefined) {
       downSince = Date.now();
       const what = error instanceof ConnectionError ? 'cannot reach the server' : 'the server is unavailable';
       logger.warn({ worker_id: workerId, err: error }, `${what}: trying again every ${RETRY_AFTER_ERROR_MS / 1000} s; finished outcomes are kept until it answers`);
     }
-    options.onError?.(error);
+    options.onError?.(error, task);
+  }
+  /** A heartbeat or report that failed: said once while the server does not answer (see disconnected), else logged. */
+  function callFailed(error: unknown, task: Task) {
+    if (error instanceof UnavailableError) disconnected(error, task);
+    else onError(error, task);
   }
   function reconnected() {
     if (downSince === undefined) return;
