@@ -128,6 +128,11 @@ describe('ParameterValidator', () => {
     );
     expect(batch.map((item) => item.length)).toEqual([101, 101, 101]);
     const error = new ValidationError(batch.flat());
+    // And a schema that breaks the meta-schema in 500 places.
+    const broken = { properties: Object.fromEntries(Array.from({ length: 500 }, (_, i) => [`p${i}`, { type: 'nonsense' }])) };
+    const schemaProblems = await validator.checkSchema(broken);
+    expect(schemaProblems).toHaveLength(MAX_PROBLEMS + 1);
+    expect(schemaProblems.at(-1)).toMatchObject({ path: ['parameters_schema'], message: expect.stringMatching(/^[\d,]+ more problems not listed$/), type: 'too_many_problems' });
     expect(error.problems.slice(MAX_PROBLEMS)).toEqual([
       { path: ['tasks', 0, 'parameters'], message: '50 more problems not listed', type: 'too_many_problems', omitted: 50 },
       { path: [], message: '300 more problems not listed', type: 'too_many_problems', omitted: 300 },

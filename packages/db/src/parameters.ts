@@ -51,7 +51,7 @@ export interface ParametersToValidate {
 
 /** One schema check, or the parameters of one request, as the worker takes it (see worker.mjs). */
 type JobRequest =
-  | { op: 'check'; schema: JsonObject; prefix: Path }
+  | { op: 'check'; schema: JsonObject; prefix: Path; maxProblems: number }
   | { op: 'validate'; schemas: Record<string, JsonObject>; items: { key: string; parameters: JsonObject; prefix: Path }[]; maxProblems: number };
 
 interface Job {
@@ -112,7 +112,7 @@ export class ParameterValidator {
     if (acceptsAnything(schema)) return [];
     const message = `compiling the schema took longer than ${this.timeoutMs} ms; simplify the schema`;
     try {
-      return await this.submit<Problem[]>({ op: 'check', schema, prefix }, { path: prefix, message, type: 'schema.timeout' });
+      return worded(await this.submit<Problem[]>({ op: 'check', schema, prefix, maxProblems: MAX_PROBLEMS }, { path: prefix, message, type: 'schema.timeout' }));
     } catch (error) {
       if (error instanceof ValidationError) return error.problems; // over budget
       throw error;
@@ -143,8 +143,6 @@ export class ParameterValidator {
     };
     const message = `validation took longer than ${this.timeoutMs} ms; simplify the schema or the parameters`;
     const answers = (await this.submit<Problem[][]>(request, { path: prefix, message, type: 'schema.timeout' })).values();
-    // The thread counts the problems past MAX_PROBLEMS; the message that says so is written here.
-    const worded = (problems: Problem[]) => problems.map((p) => (p.type === 'too_many_problems' ? omittedProblems(p.path, p.omitted ?? 0) : p));
     return items.map(({ type }) => (acceptsAnything(type.parameters_schema) ? [] : worded(answers.next().value!)));
   }
 
@@ -248,6 +246,9 @@ export class ParameterValidator {
     return pool;
   }
 }
+
+/** The thread counts the problems past MAX_PROBLEMS (see worker.mjs); the message that says so is written here. */
+const worded = (problems: Problem[]): Problem[] => problems.map((p) => (p.type === 'too_many_problems' ? omittedProblems(p.path, p.omitted ?? 0) : p));
 
 /** How many times a job goes again after another job's overrun stopped the thread under it. */
 const RETRIES = 3;

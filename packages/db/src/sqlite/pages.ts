@@ -67,7 +67,12 @@ const statements = preparedPer((db: SqliteDb) => ({
  */
 export const WALK_STEP = 2_000;
 
-/** Walks that take more than one step at once, per store: the others wait for their turn (see WalkReads.longWalks). */
+/**
+ * Walks that take more than one step at once, per store: the others wait for their turn, in the
+ * order they came (see WalkReads.longWalks). Steps of walks going on at once interleave, a step
+ * each per turn of the event loop; without a bound, many long walks at once would make every
+ * turn that long.
+ */
 export const MAX_LONG_WALKS = 2;
 
 /** How a walk reads: the store's read (a storage failure as StorageError), its step, and the turns of long walks. */

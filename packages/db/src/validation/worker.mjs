@@ -20,8 +20,9 @@ import { hasEndlessLoop } from './endless-loops.mjs';
 /** @typedef {{ path: Path, message: string, type: string, omitted?: number }} Problem */
 /** @typedef {Record<string, unknown>} JsonObject */
 /**
- * Checks a schema: `[]` when it is a usable JSON Schema, else its problems under `prefix`.
- * @typedef {{ job: number, op: 'check', schema: JsonObject, prefix: Path }} CheckJob
+ * Checks a schema: `[]` when it is a usable JSON Schema, else its problems under `prefix` (at
+ * most `maxProblems`, and one that counts the others).
+ * @typedef {{ job: number, op: 'check', schema: JsonObject, prefix: Path, maxProblems: number }} CheckJob
  */
 /**
  * Validates parameters. `schemas` by key (a type's id and version); each item names its schema's
@@ -106,11 +107,11 @@ const endlessProblem = (prefix) => ({
 /** @param {unknown} error */
 const isStackOverflow = (error) => error instanceof RangeError && /call stack/i.test(error.message);
 
-/** @param {JsonObject} schema @param {Path} prefix @returns {Problem[]} */
-function checkSchema(schema, prefix) {
+/** @param {JsonObject} schema @param {Path} prefix @param {number} [maxProblems] @returns {Problem[]} */
+function checkSchema(schema, prefix, maxProblems) {
   const ajv = newAjv();
   try {
-    if (!ajv.validateSchema(schema)) return toProblems(ajv.errors, prefix);
+    if (!ajv.validateSchema(schema)) return toProblems(ajv.errors, prefix, maxProblems);
     if (hasEndlessLoop(schema)) return [endlessProblem(prefix)];
     const validateFn = ajv.compile(schema);
     // What the search above could not see (a reference it could not follow) and Ajv can.
@@ -155,7 +156,7 @@ export default function run({ jobs }) {
   return jobs.map((job) => {
     // The job's time budget starts now, not while it waited for a thread or for the jobs before it.
     parentPort?.postMessage({ started: job.job });
-    if (job.op === 'check') return checkSchema(job.schema, job.prefix);
+    if (job.op === 'check') return checkSchema(job.schema, job.prefix, job.maxProblems);
     return job.items.map(({ key, parameters, prefix }) => validate(/** @type {JsonObject} */ (job.schemas[key]), key, parameters, prefix, job.maxProblems));
   });
 }
