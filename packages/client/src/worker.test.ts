@@ -488,8 +488,13 @@ describe('createWorker: what it tells', () => {
       await eventually(taskIn(task.id, 'running'));
       await vi.waitFor(() => expect(workers[0]!.active).toBe(1));
       relay.cut();
-      // Two or three fail before the lease is taken for lost (its 1.5 s ran out without a renewal).
+      // Two or three fail before the lease is taken for lost (its 1.5 s ran out without a renewal);
+      // the server cannot say what became of the task, which is not taken for gone.
       await vi.waitFor(() => expect(failures).toBeGreaterThanOrEqual(2), { timeout: 10_000 });
+      await vi.waitFor(() => expect(entries.map((e) => e.message)).toContain('lease lost: its handler was aborted, and its outcome will not be reported'), { timeout: 10_000 });
+      expect(entries.filter((e) => e.message?.includes('the task is gone'))).toEqual([]);
+      // The handler ends (its outcome is no longer the worker's to report), and the worker asks for work again.
+      release.open();
       relay.restore();
       await vi.waitFor(() => expect(entries.some((e) => e.message === 'the server answers again')).toBe(true), { timeout: 10_000 });
       expect(entries.filter((e) => e.message?.startsWith('cannot reach the server'))).toHaveLength(1);

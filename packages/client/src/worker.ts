@@ -242,7 +242,11 @@ export function createWorker<Types extends Record<string, object> = Record<strin
         now.status === 'cancelled'
           ? logger.info(fieldsOf(task, typeName), 'task cancelled: its handler was aborted, and its outcome will not be reported')
           : logger.warn({ ...fieldsOf(task, typeName), status: now.status, err: error }, 'lease lost: its handler was aborted, and its outcome will not be reported'),
-      () => logger.warn({ ...fieldsOf(task, typeName), err: error }, 'lease lost (the task is gone): its handler was aborted'),
+      (readError: unknown) =>
+        readError instanceof NotFoundError
+          ? logger.warn({ ...fieldsOf(task, typeName), err: error }, 'lease lost (the task is gone): its handler was aborted')
+          : // The server does not answer now: the lease ran out while heartbeats failed, say.
+            logger.warn({ ...fieldsOf(task, typeName), err: error }, 'lease lost: its handler was aborted, and its outcome will not be reported'),
     );
   }
 
