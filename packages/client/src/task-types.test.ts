@@ -3,8 +3,8 @@
  * replace a different schema unless told to), produced with exactly their parameters, and worked
  * by handlers that receive them parsed and must return the result, against a real server.
  */
-import { startTestServer, type TestServer } from '@prismq/server/testing';
-import { afterAll, afterEach, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
+import { startTestServer } from '@prismq/server/testing';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import { z } from 'zod';
 import {
   createPrismqClient,
@@ -14,21 +14,12 @@ import {
   NotFoundError,
   TaskTypeSchemaMismatchError,
   ValidationError,
-  type PrismqClient,
 } from './index.js';
-import { createWorker, type Worker } from './worker.js';
+import { createWorker } from './worker.js';
+import { useServerAndWorkers } from './client-testing.js';
 
-let server: TestServer;
-let client: PrismqClient;
-const workers: Worker[] = [];
-beforeAll(async () => {
-  server = await startTestServer();
-  client = createPrismqClient({ url: server.url });
-});
-afterEach(async () => {
-  await Promise.all(workers.splice(0).map((w) => w.stop()));
-});
-afterAll(() => server?.close());
+const ctx = useServerAndWorkers();
+const { workers } = ctx;
 
 const resize = defineTaskType('resize_image', {
   parameters: z.object({ url: z.url(), width: z.int().min(1).max(10_000), format: z.enum(['png', 'webp']).default('webp') }),
@@ -56,7 +47,7 @@ describe('defineTaskType', () => {
 
 describe('registering definitions', () => {
   it('creates a new type, leaves a matching one alone, and brings changed settings in line', async () => {
-    const tasks = createTaskClient(client, [resize]);
+    const tasks = createTaskClient(ctx.client, [resize]);
     const [created] = await tasks.register();
     expect(created).toMatchObject({ name: 'resize_image', outcome: 'created', taskType: { description: 'Resizes one image', max_attempts: 3 } });
     expect(created!.taskType.parameters_schema).toEqual(resize.parametersSchema);
@@ -66,26 +57,26 @@ describe('registering definitions', () => {
     expect(again!.taskType.updated_at).toBeNull(); // nothing was written
 
     const reworded = defineTaskType('resize_image', { parameters: resize.parameters, description: 'Resizes an image' });
-    const [updated] = await createTaskClient(client, [reworded]).register();
+    const [updated] = await createTaskClient(ctx.client, [reworded]).register();
     expect(updated).toMatchObject({ outcome: 'updated', taskType: { description: 'Resizes an image', max_attempts: 3 } });
   });
 
   it('refuses to replace a different schema, naming where it differs, unless replaceSchema is set', async () => {
     const v1 = defineTaskType('ocr', { parameters: z.object({ url: z.string() }) });
     const v2 = defineTaskType('ocr', { parameters: z.object({ url: z.string(), language: z.string() }) });
-    await createTaskClient(client, [v1]).register();
+    await createTaskClient(ctx.client, [v1]).register();
 
-    const refused = await createTaskClient(client, [v2])
+    const refused = await createTaskClient(ctx.client, [v2])
       .register()
       .catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(TaskTypeSchemaMismatchError);
     expect(refused).toMatchObject({ taskType: 'ocr', differences: ['$.properties.language', '$.required'] });
     expect((refused as Error).message).toMatch(/task type 'ocr' is registered on the server with a different parameters schema .*replaceSchema: true/);
-    expect((await client.taskTypes.getByName.query({ name: 'ocr' })).parameters_schema).toEqual(v1.parametersSchema);
+    expect((await ctx.client.taskTypes.getByName.query({ name: 'ocr' })).parameters_schema).toEqual(v1.parametersSchema);
 
-    const [replaced] = await createTaskClient(client, [v2]).register({ replaceSchema: true });
+    const [replaced] = await createTaskClient(ctx.client, [v2]).register({ replaceSchema: true });
     expect(replaced!.outcome).toBe('updated');
-    expect((await client.taskTypes.getByName.query({ name: 'ocr' })).parameters_schema).toEqual(v2.parametersSchema);
+    expect((await ctx.client.taskTypes.getByName.query({ name: 'ocr' })).parameters_schema).toEqual(v2.parametersSchema);
   });
 
   it('needs only a read token when the server already matches; writing needs admin', async () => {
@@ -105,7 +96,7 @@ describe('registering definitions', () => {
 
 describe('typed producers and workers', () => {
   it('creates tasks with exactly their parameters, and reads them back typed', async () => {
-    const tasks = createTaskClient(client, [resize]);
+    const tasks = createTaskClient(ctx.client, [resize]);
     await tasks.register();
     const task = await tasks.create('resize_image', { url: 'https://example.com/a.png', width: 640 }, { priority: 3, metadata: { album: 'x' } });
     expect(task).toMatchObject({ priority: 3, status: 'pending', parameters: { url: 'https://example.com/a.png', width: 640 } });
@@ -116,8 +107,8 @@ describe('typed producers and workers', () => {
     expect(many.map((t) => t.parameters.width)).toEqual([1, 2]);
 
     expect((await tasks.get('resize_image', task.id)).id).toBe(task.id);
-    const other = await client.taskTypes.create.mutate({ name: 'not_an_image' });
-    const elsewhere = await client.tasks.create.mutate({ task_type_id: other.id });
+    const other = await ctx.client.taskTypes.create.mutate({ name: 'not_an_image' });
+    const elsewhere = await ctx.client.tasks.create.mutate({ task_type_id: other.id });
     await expect(tasks.get('resize_image', elsewhere.id)).rejects.toBeInstanceOf(NotFoundError);
 
     // The server checks the same rules, from the registered JSON Schema.
@@ -137,12 +128,12 @@ describe('typed producers and workers', () => {
   });
 
   it('runs handlers with parsed parameters, completes with the checked result, and waits for it typed', async () => {
-    const tasks = createTaskClient(client, [resize]);
+    const tasks = createTaskClient(ctx.client, [resize]);
     await tasks.register();
     const seen = new Map<number, unknown>();
     workers.push(
       createWorker({
-        url: server.url,
+        url: ctx.server.url,
         taskTypes: [resize],
         handleSignals: false,
         logLevel: 'silent',
@@ -165,7 +156,7 @@ describe('typed producers and workers', () => {
 
     void (() =>
       createWorker({
-        url: server.url,
+        url: ctx.server.url,
         taskTypes: [resize],
         handlers: {
           // @ts-expect-error the result must be { bytes: number }
@@ -178,11 +169,11 @@ describe('typed producers and workers', () => {
     // A refinement has no JSON Schema form: the server lets it through, the worker's parse does not.
     const even = defineTaskType('even_only', { parameters: z.object({ n: z.int().refine((n) => n % 2 === 0, 'must be even') }), max_attempts: 3 });
     const liar = defineTaskType('liar', { parameters: z.object({}), result: z.object({ ok: z.literal(true) }), max_attempts: 3 });
-    const tasks = createTaskClient(client, [even, liar]);
+    const tasks = createTaskClient(ctx.client, [even, liar]);
     await tasks.register();
     workers.push(
       createWorker({
-        url: server.url,
+        url: ctx.server.url,
         taskTypes: [even, liar],
         handleSignals: false,
         logLevel: 'silent',
@@ -208,8 +199,8 @@ describe('typed producers and workers', () => {
 describe('a producer typed by a map of names to parameters (as `prismq types codegen` writes)', () => {
   it('creates tasks with exactly those parameters', async () => {
     type TaskTypes = { ping: { host: string } };
-    await client.taskTypes.declare.mutate({ name: 'ping', parameters_schema: { type: 'object', properties: { host: { type: 'string' } }, required: ['host'] } });
-    const tasks = createTaskClient<TaskTypes>(client);
+    await ctx.client.taskTypes.declare.mutate({ name: 'ping', parameters_schema: { type: 'object', properties: { host: { type: 'string' } }, required: ['host'] } });
+    const tasks = createTaskClient<TaskTypes>(ctx.client);
     const task = await tasks.create('ping', { host: 'example.com' });
     expectTypeOf(task.parameters).toEqualTypeOf<{ host: string }>();
     expect(task.parameters).toEqual({ host: 'example.com' });

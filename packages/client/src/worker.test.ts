@@ -1,26 +1,16 @@
 import { createServer as createHttpServer, request as httpRequest } from 'node:http';
 import { connect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
-import { startTestServer, type TestServer } from '@prismq/server/testing';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createPrismqClient, LeaseLostError, type PrismqClient, type Task, type TaskExchangeInput } from './index.js';
-import { createWorker, type Worker, type WorkerOptions } from './worker.js';
+import { describe, expect, it, vi } from 'vitest';
+import { LeaseLostError, type Task, type TaskExchangeInput } from './index.js';
+import { createWorker, type WorkerOptions } from './worker.js';
+import { useServerAndWorkers } from './client-testing.js';
 
-let server: TestServer;
-let client: PrismqClient;
-const workers: Worker[] = [];
-
-beforeAll(async () => {
-  server = await startTestServer();
-  client = createPrismqClient({ url: server.url });
-});
-afterEach(async () => {
-  await Promise.all(workers.splice(0).map((w) => w.stop()));
-});
-afterAll(() => server.close());
+const ctx = useServerAndWorkers();
+const { workers } = ctx;
 
 let typeCounter = 0;
 async function newType(options: { max_attempts?: number; retry_base_seconds?: number; parameters_schema?: Record<string, unknown> } = {}) {
-  return client.taskTypes.create.mutate({ name: `worker_type_${++typeCounter}`, ...options });
+  return ctx.client.taskTypes.create.mutate({ name: `worker_type_${++typeCounter}`, ...options });
 }
 
 /** Polls until `check` returns a value other than undefined, or fails after `timeoutMs`. */
@@ -35,7 +25,7 @@ async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 10
 }
 
 const taskIn = (id: number, ...statuses: Task['status'][]) => async () => {
-  const task = await client.tasks.get.query({ task_id: id });
+  const task = await ctx.client.tasks.get.query({ task_id: id });
   return statuses.includes(task.status) ? task : undefined;
 };
 
@@ -46,7 +36,7 @@ function gate() {
 }
 
 function start<T extends Record<string, object>>(options: Omit<WorkerOptions<T>, 'url'> & { url?: string }) {
-  const worker = createWorker<T>({ url: server.url, handleSignals: false, waitSeconds: 2, logLevel: 'silent', onError: () => {}, ...options });
+  const worker = createWorker<T>({ url: ctx.server.url, handleSignals: false, waitSeconds: 2, logLevel: 'silent', onError: () => {}, ...options });
   workers.push(worker);
   return worker;
 }
@@ -57,7 +47,7 @@ describe('createWorker', () => {
     start<{ [k: string]: { a: number; b: number } }>({
       handlers: { [type.name]: async (task) => ({ sum: task.parameters.a + task.parameters.b }) },
     });
-    const task = await client.tasks.create.mutate({ task_type_id: type.id, parameters: { a: 2, b: 3 } });
+    const task = await ctx.client.tasks.create.mutate({ task_type_id: type.id, parameters: { a: 2, b: 3 } });
     const done = await eventually(taskIn(task.id, 'completed'));
     expect(done).toMatchObject({ result: { sum: 5 }, attempts: 1 });
   });
@@ -65,7 +55,7 @@ describe('createWorker', () => {
   it('type-checks parameters per task type', () => {
     const typed = () =>
       createWorker<{ video_processing: { format: 'mp4' | 'webm' } }>({
-        url: server.url,
+        url: ctx.server.url,
         handlers: {
           video_processing: (task) => {
             const format: 'mp4' | 'webm' = task.parameters.format;
@@ -87,7 +77,7 @@ describe('createWorker', () => {
         },
       },
     });
-    const task = await client.tasks.create.mutate({ task_type_id: type.id });
+    const task = await ctx.client.tasks.create.mutate({ task_type_id: type.id });
     expect(await eventually(taskIn(task.id, 'failed'))).toMatchObject({ error_message: 'dataset not found', attempts: 1 });
   });
 
@@ -106,7 +96,7 @@ describe('createWorker', () => {
         },
       },
     });
-    const tasks = await client.tasks.createBatch.mutate({ tasks: Array.from({ length: 5 }, () => ({ task_type_id: type.id })) });
+    const tasks = await ctx.client.tasks.createBatch.mutate({ tasks: Array.from({ length: 5 }, () => ({ task_type_id: type.id })) });
     await eventually(async () => (peak === 3 ? true : undefined));
     release.open();
     for (const task of tasks) await eventually(taskIn(task.id, 'completed'));
@@ -117,12 +107,12 @@ describe('createWorker', () => {
     const type = await newType();
     const release = gate();
     start({ leaseSeconds: 1, handlers: { [type.name]: () => release.opened.then(() => 'done') } });
-    const task = await client.tasks.create.mutate({ task_type_id: type.id });
+    const task = await ctx.client.tasks.create.mutate({ task_type_id: type.id });
     const claimed = await eventually(taskIn(task.id, 'running'));
     // Wait until the lease has been extended beyond the first one's end, twice over.
     const firstExpiry = Date.parse(claimed.lease_expires_at!);
     await eventually(async () => {
-      const t = await client.tasks.get.query({ task_id: task.id });
+      const t = await ctx.client.tasks.get.query({ task_id: task.id });
       return Date.parse(t.lease_expires_at ?? '0') > firstExpiry + 1000 ? t : undefined;
     });
     release.open();
@@ -146,13 +136,13 @@ describe('createWorker', () => {
         },
       },
     });
-    const task = await client.tasks.create.mutate({ task_type_id: type.id });
+    const task = await ctx.client.tasks.create.mutate({ task_type_id: type.id });
     await started.opened;
-    await client.tasks.cancel.mutate({ task_id: task.id });
+    await ctx.client.tasks.cancel.mutate({ task_id: task.id });
     await finished.opened;
     expect(aborted).toBeInstanceOf(LeaseLostError);
     expect(String(aborted)).toMatch(/it is cancelled/);
-    const after = await client.tasks.get.query({ task_id: task.id });
+    const after = await ctx.client.tasks.get.query({ task_id: task.id });
     expect(after).toMatchObject({ status: 'cancelled', result: null });
   });
 
@@ -177,7 +167,7 @@ describe('createWorker', () => {
         },
       },
     });
-    const tasks = await client.tasks.createBatch.mutate({ tasks: Array.from({ length: 10 }, () => ({ task_type_id: type.id })) });
+    const tasks = await ctx.client.tasks.createBatch.mutate({ tasks: Array.from({ length: 10 }, () => ({ task_type_id: type.id })) });
     await allStarted.opened;
     release.open();
     for (const task of tasks) await eventually(taskIn(task.id, 'completed'));
@@ -211,12 +201,12 @@ describe('createWorker', () => {
         },
       },
     });
-    const tasks = await client.tasks.createBatch.mutate({ tasks: Array.from({ length: 8 }, () => ({ task_type_id: type.id })) });
-    const leased = async () => (await client.tasks.list.query({ task_type_id: type.id, status: 'running', limit: 100 })).length;
+    const tasks = await ctx.client.tasks.createBatch.mutate({ tasks: Array.from({ length: 8 }, () => ({ task_type_id: type.id })) });
+    const leased = async () => (await ctx.client.tasks.list.query({ task_type_id: type.id, status: 'running', limit: 100 })).length;
     // Two running, two held: four leased to the worker, the other four left for other workers.
     await expect.poll(leased).toBe(4);
     expect(worker.active).toBe(2);
-    expect((await client.tasks.list.query({ task_type_id: type.id, status: 'pending', limit: 100 })).length).toBe(4);
+    expect((await ctx.client.tasks.list.query({ task_type_id: type.id, status: 'pending', limit: 100 })).length).toBe(4);
     release.open();
     for (const task of tasks) await eventually(taskIn(task.id, 'completed'));
     expect(most).toBe(2);
@@ -235,26 +225,26 @@ describe('createWorker', () => {
         },
       },
     });
-    const first = await client.tasks.create.mutate({ task_type_id: type.id });
+    const first = await ctx.client.tasks.create.mutate({ task_type_id: type.id });
     await started.opened;
 
     let stopped = false;
     const stopping = worker.stop().then(() => (stopped = true));
-    const second = await client.tasks.create.mutate({ task_type_id: type.id });
+    const second = await ctx.client.tasks.create.mutate({ task_type_id: type.id });
     expect(worker.active).toBe(1);
     expect(stopped).toBe(false);
 
     release.open();
     await stopping;
     await worker.stopped;
-    expect(await client.tasks.get.query({ task_id: first.id })).toMatchObject({ status: 'completed', result: 'finished' });
-    expect(await client.tasks.get.query({ task_id: second.id })).toMatchObject({ status: 'pending', attempts: 0 });
+    expect(await ctx.client.tasks.get.query({ task_id: first.id })).toMatchObject({ status: 'completed', result: 'finished' });
+    expect(await ctx.client.tasks.get.query({ task_id: second.id })).toMatchObject({ status: 'pending', attempts: 0 });
   });
 });
 
 describe('createWorker: progress', () => {
   /** The attempts of a task, as GET /api/tasks/{id}/attempts lists them. */
-  const attemptsOf = (id: number) => client.tasks.attempts.query({ task_id: id });
+  const attemptsOf = (id: number) => ctx.client.tasks.attempts.query({ task_id: id });
 
   it('reports a handler’s ctx.progress at once, on the task and its attempt', async () => {
     const type = await newType();
@@ -268,10 +258,10 @@ describe('createWorker: progress', () => {
         },
       },
     });
-    const task = await client.tasks.create.mutate({ task_type_id: type.id });
+    const task = await ctx.client.tasks.create.mutate({ task_type_id: type.id });
     // Long before the first regular heartbeat (a third of the 60 s lease).
-    await expect.poll(async () => (await client.tasks.get.query({ task_id: task.id })).progress).toBe(50);
-    expect(await client.tasks.get.query({ task_id: task.id })).toMatchObject({ status: 'running', progress: 50, progress_message: 'half' });
+    await expect.poll(async () => (await ctx.client.tasks.get.query({ task_id: task.id })).progress).toBe(50);
+    expect(await ctx.client.tasks.get.query({ task_id: task.id })).toMatchObject({ status: 'running', progress: 50, progress_message: 'half' });
     expect(await attemptsOf(task.id)).toEqual([expect.objectContaining({ progress: 50, progress_message: 'half', heartbeats: 1, outcome: null })]);
     release.open();
     await eventually(taskIn(task.id, 'completed'));
@@ -288,7 +278,7 @@ describe('createWorker: progress', () => {
         },
       },
     });
-    const task = await client.tasks.create.mutate({ task_type_id: type.id });
+    const task = await ctx.client.tasks.create.mutate({ task_type_id: type.id });
     const done = await eventually(taskIn(task.id, 'completed'));
     expect(done).toMatchObject({ progress: 100, progress_message: 'step 100' });
     const [attempt] = await attemptsOf(task.id);
@@ -300,7 +290,7 @@ describe('createWorker: progress', () => {
   it('refuses a percent outside 0 to 100 in the handler, failing the attempt', async () => {
     const type = await newType({ max_attempts: 1 });
     start({ handlers: { [type.name]: (_task, ctx) => ctx.progress(101) } });
-    const task = await client.tasks.create.mutate({ task_type_id: type.id });
+    const task = await ctx.client.tasks.create.mutate({ task_type_id: type.id });
     const failed = await eventually(taskIn(task.id, 'failed'));
     expect(failed.error_message).toMatch(/progress must be a number from 0 to 100/);
   });
@@ -321,14 +311,14 @@ describe('createWorker: progress', () => {
         },
       },
     });
-    const task = await client.tasks.create.mutate({ task_type_id: type.id });
+    const task = await ctx.client.tasks.create.mutate({ task_type_id: type.id });
     await eventually(taskIn(task.id, 'running'));
-    await client.tasks.cancel.mutate({ task_id: task.id });
+    await ctx.client.tasks.cancel.mutate({ task_id: task.id });
     cancelled.open();
     await expect.poll(async () => (await attemptsOf(task.id))[0]?.outcome).toBe('cancelled');
     // The handler returns once its signal is aborted; its outcome is not reported.
     await vi.waitFor(() => expect(workers.at(-1)!.active).toBe(0));
-    expect(await client.tasks.get.query({ task_id: task.id })).toMatchObject({ status: 'cancelled', progress: null, result: null });
+    expect(await ctx.client.tasks.get.query({ task_id: task.id })).toMatchObject({ status: 'cancelled', progress: null, result: null });
     expect(errors).toEqual([]);
   });
 });
@@ -416,7 +406,7 @@ describe('createWorker: what it tells', () => {
     const type = await newType({ max_attempts: 2, retry_base_seconds: 0 });
     const { entries, logger } = captureLog();
     start({ logger, handlers: { [type.name]: () => Promise.reject(new Error('disk full')) } });
-    const task = await client.tasks.create.mutate({ task_type_id: type.id });
+    const task = await ctx.client.tasks.create.mutate({ task_type_id: type.id });
     await eventually(taskIn(task.id, 'failed'));
     await vi.waitFor(() => expect(entries.filter((e) => e.level === 'warn')).toHaveLength(2));
     const failures = entries.filter((e) => e.level === 'warn');
@@ -440,9 +430,9 @@ describe('createWorker: what it tells', () => {
         },
       },
     });
-    const task = await client.tasks.create.mutate({ task_type_id: type.id });
+    const task = await ctx.client.tasks.create.mutate({ task_type_id: type.id });
     await started.opened;
-    await client.tasks.cancel.mutate({ task_id: task.id });
+    await ctx.client.tasks.cancel.mutate({ task_id: task.id });
     await vi.waitFor(() => expect(entries.find((e) => e.message?.startsWith('task cancelled'))).toMatchObject({ level: 'info', fields: { task_id: task.id, task_type: type.name } }), {
       timeout: 10_000,
     });
@@ -451,13 +441,13 @@ describe('createWorker: what it tells', () => {
 
   it('says once that the server cannot be reached, keeps finished outcomes, and says when it answers again', async () => {
     const type = await newType();
-    const relay = await startRelay(server.url);
+    const relay = await startRelay(ctx.server.url);
     const { entries, logger } = captureLog();
     const release = gate();
     try {
       let failures = 0;
       start({ url: relay.url, logger, waitSeconds: 1, onError: () => failures++, handlers: { [type.name]: async () => (await release.opened, 'done') } });
-      const task = await client.tasks.create.mutate({ task_type_id: type.id });
+      const task = await ctx.client.tasks.create.mutate({ task_type_id: type.id });
       await eventually(taskIn(task.id, 'running'));
       relay.cut();
       release.open();
@@ -477,14 +467,14 @@ describe('createWorker: what it tells', () => {
 
   it('says once that the server cannot be reached while heartbeats fail, not at every heartbeat', async () => {
     const type = await newType();
-    const relay = await startRelay(server.url);
+    const relay = await startRelay(ctx.server.url);
     const { entries, logger } = captureLog();
     const release = gate();
     let failures = 0;
     try {
       // A heartbeat every half second.
       start({ url: relay.url, logger, leaseSeconds: 1.5, onError: () => failures++, handlers: { [type.name]: async () => (await release.opened, 'done') } });
-      const task = await client.tasks.create.mutate({ task_type_id: type.id });
+      const task = await ctx.client.tasks.create.mutate({ task_type_id: type.id });
       await eventually(taskIn(task.id, 'running'));
       await vi.waitFor(() => expect(workers[0]!.active).toBe(1));
       relay.cut();
@@ -508,17 +498,17 @@ describe('createWorker: what it tells', () => {
 
   it('says so when the server does not answer the lookup of a task’s type, and runs the task once it does', async () => {
     const type = await newType();
-    const proxy = await startProxy(server.url);
+    const proxy = await startProxy(ctx.server.url);
     const { entries, logger } = captureLog();
     try {
       proxy.refuse('taskTypes.get');
       start({ url: proxy.url, logger, waitSeconds: 1, handlers: { [type.name]: async () => 'done' } });
-      const task = await client.tasks.create.mutate({ task_type_id: type.id });
+      const task = await ctx.client.tasks.create.mutate({ task_type_id: type.id });
       await vi.waitFor(() => expect(entries.some((e) => e.message?.startsWith('the server is unavailable'))).toBe(true), { timeout: 10_000 });
       // Asked again every second while its lease holds; said once.
       await vi.waitFor(() => expect(proxy.refused).toBeGreaterThanOrEqual(2), { timeout: 10_000 });
       expect(entries.filter((e) => e.message?.startsWith('the server is unavailable'))).toHaveLength(1);
-      expect(await client.tasks.get.query({ task_id: task.id })).toMatchObject({ status: 'running', attempts: 1 });
+      expect(await ctx.client.tasks.get.query({ task_id: task.id })).toMatchObject({ status: 'running', attempts: 1 });
       proxy.refuse(undefined);
       expect(await eventually(taskIn(task.id, 'completed'))).toMatchObject({ result: 'done', attempts: 1 });
       expect(entries.find((e) => e.message === 'the server answers again')).toMatchObject({ level: 'info', fields: { down_ms: expect.any(Number) } });
@@ -545,11 +535,11 @@ describe('createWorker: what it tells', () => {
         },
       },
     });
-    const task = await client.tasks.create.mutate({ task_type_id: type.id });
+    const task = await ctx.client.tasks.create.mutate({ task_type_id: type.id });
     await started.opened;
     await worker.stop();
     expect(String(aborted)).toMatch(/the worker stopped/);
-    expect(await client.tasks.get.query({ task_id: task.id })).toMatchObject({
+    expect(await ctx.client.tasks.get.query({ task_id: task.id })).toMatchObject({
       status: 'pending',
       attempts: 1,
       error_message: 'The worker stopped before the handler finished (shutdownTimeoutMs)',
